@@ -1,0 +1,63 @@
+# myapp: `make run` serves the API, `make test` runs the suite. Both install first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Python 3.12 when present (a pyenv shim counts: .python-version names the versions),
+# else any Python >= 3.11.
+PYTHON ?= $(shell for p in python3.12 python3.13 python3.11 python3; do \
+	if $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
+	command -v $$p; break; fi; done)
+STAMP := $(VENV)/.installed
+POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
+PYTEST_ARGS ?=
+UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
+
+.PHONY: help install run test test-postgres test-unittest tox lint cov clean
+
+help:
+	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
+	@echo "make test           full suite on SQLite, with the coverage gate"
+	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
+	@echo "make tox            tox -e py312-sqlite,py312-postgres"
+	@echo "make lint | cov | clean | install"
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python >= 3.11 not found (install python3.12)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask run
+
+test: install
+	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
+	$(UNITTEST)
+
+test-postgres: install
+	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql \
+		$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql $(UNITTEST)
+
+test-unittest: install
+	$(UNITTEST)
+
+tox: install
+	$(BIN)/tox -e py312-sqlite,py312-postgres
+
+lint: install
+	$(BIN)/flake8 myapp tests migrations
+
+cov: install
+	$(BIN)/pytest --cov --cov-report=html --cov-report=term $(PYTEST_ARGS)
+	@echo "open htmlcov/index.html"
+
+clean:
+	rm -rf $(VENV) .tox .pytest_cache htmlcov .coverage .coverage.* build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,77 @@
+"""The application factory. Read it as the table of contents of the app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from myapp.auth.tokens import configure_jwt
+from myapp.config import Config, resolve_config
+from myapp.database import configure_engine
+from myapp.errors import register_error_handlers as _register_error_handlers
+from myapp.extensions import api, db, jwt, migrate, passwords
+
+
+def create_app(
+    config: str | type[Config] | Config | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Flask:
+    """Build the app.
+
+    ``config``: a name (development, testing, production), a config class or
+    instance; default: the ``MYAPP_CONFIG`` environment variable, else development.
+    ``overrides`` win over everything, including ``MYAPP_*`` variables.
+    """
+    app = Flask(__name__.split(".")[0], instance_relative_config=True)
+    configure_app(app, resolve_config(config), overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | None) -> None:
+    app.config.from_object(config)
+    app.config.from_prefixed_env("MYAPP")
+    app.config.update(overrides or {})
+    config.validate(app.config)
+    app.config["CONFIG_NAME"] = config.NAME
+    if not app.debug and not app.testing:
+        app.logger.setLevel(logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_engine(engine)
+    migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
+    jwt.init_app(app)
+    configure_jwt(jwt)
+    passwords.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    from myapp import health
+    from myapp.auth import routes as auth_routes
+    from myapp.users import routes as user_routes
+
+    for module in (health, auth_routes, user_routes):
+        api.register_blueprint(module.blp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    # Registered after the Api so that ours replace flask-smorest's JSON handler.
+    _register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Project CLI commands (``flask db`` comes from Flask-Migrate)."""

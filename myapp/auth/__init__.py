@@ -1,0 +1,1 @@
+"""Authentication: registration, login and JWT handling."""

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from myapp.schemas import Text
+from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH, normalise_email
+from myapp.users.schemas import NewPassword, NormalisedEmail, Username
+
+# A login password is compared, not set: no minimum (policies change), but a cap so
+# a megabyte of input is refused before it reaches the hasher.
+LOGIN_PASSWORD_MAX_LENGTH = 1024
+
+
+class RegisterSchema(Schema):
+    email = NormalisedEmail(required=True)
+    username = Username(required=True)
+    password = NewPassword(required=True)
+
+
+class LoginEmail(Text):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+class LoginSchema(Schema):
+    """``{email, password}`` or ``{username, password}``: exactly one identifier."""
+
+    email = LoginEmail(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
+    username = Text(validate=validate.Length(min=1, max=USERNAME_MAX_LENGTH))
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=LOGIN_PASSWORD_MAX_LENGTH),
+        metadata={"format": "password"},
+    )
+
+    @validates_schema
+    def _one_identifier(self, data, **kwargs):
+        if ("email" in data) == ("username" in data):
+            raise ValidationError("Give exactly one of 'email' or 'username'.", "_schema")
+
+
+class TokenSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "bearer"})
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Access token lifetime in seconds."}
+    )

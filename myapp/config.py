@@ -1,0 +1,174 @@
+"""Configuration classes.
+
+Each class is instantiated when the app is created, so it reads the
+environment of that moment (tests can set variables before ``create_app``).
+After the class, every ``MYAPP_<KEY>`` variable overrides ``<KEY>`` (values are
+parsed as JSON when they can be, so ``MYAPP_JWT_ACCESS_TOKEN_EXPIRES=600`` is
+an integer).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+
+# The placeholder the development config uses; production refuses to run with it.
+INSECURE_DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - a known-bad marker, not a secret
+MIN_JWT_SECRET_BYTES = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run safely (raised by ``create_app``)."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Point bare ``postgres://``/``postgresql://`` URLs at psycopg 3.
+
+    Hosting platforms hand out ``postgres://`` URLs; SQLAlchemy would look for
+    psycopg2, which this project does not install.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    NAME = "base"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.SECRET_KEY = env.get("SECRET_KEY", INSECURE_DEFAULT_SECRET)
+        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY", self.SECRET_KEY)
+        # A relative SQLite path is resolved inside the instance folder by Flask-SQLAlchemy.
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            env.get("DATABASE_URL", "sqlite:///myapp.db")
+        )
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
+            seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
+        )
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(
+            seconds=int(env.get("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600))
+        )
+
+    # -- HTTP -------------------------------------------------------------
+    # Bodies larger than this are refused with 413 before anything parses them.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+
+    # -- Database ---------------------------------------------------------
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_RECORD_QUERIES = False
+
+    # -- JWT --------------------------------------------------------------
+    # Algorithm pinned: a token that names another one (or "none") is rejected.
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    # Tokens only in the Authorization header: no cookies, so no CSRF surface.
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_COOKIE_CSRF_PROTECT = False
+    JWT_ENCODE_ISSUER = "myapp"
+    JWT_DECODE_ISSUER = "myapp"
+    JWT_ENCODE_AUDIENCE = "myapp-api"
+    JWT_DECODE_AUDIENCE = "myapp-api"
+    JWT_ERROR_MESSAGE_KEY = "detail"
+
+    # -- Password hashing (argon2id) --------------------------------------
+    # OWASP floor is m=19 MiB, t=2, p=1; we default above it.
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 64 * 1024  # KiB
+    ARGON2_PARALLELISM = 1
+    PASSWORD_MIN_LENGTH = 12
+    PASSWORD_MAX_LENGTH = 128
+
+    # -- OpenAPI (flask-smorest) ------------------------------------------
+    API_TITLE = "myapp"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    def validate(self, config: Mapping[str, object]) -> None:
+        """Check the final configuration (after environment overrides)."""
+
+
+class DevelopmentConfig(Config):
+    NAME = "development"
+    DEBUG = False  # `flask run --debug` turns on the debugger deliberately.
+
+
+class TestingConfig(Config):
+    NAME = "testing"
+    TESTING = True
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
+        env = os.environ if environ is None else environ
+        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+        self.JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            env.get("TEST_DATABASE_URL", "sqlite://")
+        )
+
+    # Cheapest argon2id parameters: same code path, ~1000x faster tests.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8
+    ARGON2_PARALLELISM = 1
+
+
+class ProductionConfig(Config):
+    NAME = "production"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
+        env = os.environ if environ is None else environ
+        if "DATABASE_URL" not in env:
+            # Never fall back to a local SQLite file in production: it would look fine
+            # until the second instance behind the load balancer disagrees with the first.
+            self.SQLALCHEMY_DATABASE_URI = None
+
+    def validate(self, config: Mapping[str, object]) -> None:
+        problems = []
+        if not config.get("SQLALCHEMY_DATABASE_URI"):
+            problems.append("DATABASE_URL is not set")
+        secret = config.get("SECRET_KEY")
+        if not secret or secret == INSECURE_DEFAULT_SECRET:
+            problems.append("SECRET_KEY is missing or the insecure default")
+        jwt_secret = config.get("JWT_SECRET_KEY")
+        if not jwt_secret or jwt_secret == INSECURE_DEFAULT_SECRET:
+            problems.append("JWT_SECRET_KEY is missing or the insecure default")
+        elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
+            # HS256 with a short key is brute-forceable offline from any issued token.
+            problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if int(config.get("ARGON2_MEMORY_COST", 0)) < 19 * 1024 or int(
+            config.get("ARGON2_TIME_COST", 0)
+        ) < 2:
+            problems.append("argon2 parameters are below the OWASP floor (m=19 MiB, t=2)")
+        if problems:
+            raise ConfigurationError("Refusing to start: " + "; ".join(problems))
+
+
+CONFIGS: dict[str, type[Config]] = {
+    cls.NAME: cls for cls in (DevelopmentConfig, TestingConfig, ProductionConfig)
+}
+
+
+def resolve_config(config: str | type[Config] | Config | None) -> Config:
+    """Turn ``create_app``'s argument into a config object.
+
+    ``None`` means the ``MYAPP_CONFIG`` environment variable, default development.
+    """
+    if config is None:
+        config = os.environ.get("MYAPP_CONFIG", "development")
+    if isinstance(config, str):
+        try:
+            config = CONFIGS[config]
+        except KeyError:
+            raise ConfigurationError(
+                f"Unknown configuration {config!r}; choose one of {sorted(CONFIGS)}"
+            ) from None
+    if isinstance(config, type):
+        config = config()
+    return config

@@ -1,0 +1,61 @@
+"""Database helpers shared by every model: column types and engine set-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (Python-side, so freezegun controls it)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always returned timezone-aware.
+
+    SQLite drops tzinfo, PostgreSQL keeps it; this type makes both return the same
+    aware UTC value, so the API prints the same ``+00:00`` on either database.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; use an aware value")
+        value = value.astimezone(UTC)
+        # SQLite would store the offset as text and compare strings: keep it naive UTC.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def configure_engine(engine: Engine) -> None:
+    """Dialect fixes applied to every engine the app creates."""
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's legacy transaction handling issues BEGIN lazily and commits on its
+    # own around some statements, which breaks SAVEPOINTs (nested transactions, and
+    # the test suite's rollback isolation). Take control of BEGIN, as SQLAlchemy's
+    # documentation recommends.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        # SQLite ignores foreign keys unless asked, per connection.
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,105 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Services raise the ``AppError`` subclasses below (they know no Flask request);
+the handlers registered by ``register_error_handlers`` turn them, HTTP errors,
+validation errors and unexpected exceptions into one JSON shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, current_app, json
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class AppError(Exception):
+    """An error with an HTTP meaning, raised by the service layer."""
+
+    status = HTTPStatus.BAD_REQUEST
+    detail = "The request could not be processed."
+    headers: Mapping[str, str] = {}
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.detail)
+        if detail is not None:
+            self.detail = detail
+
+
+class NotFound(AppError):
+    status = HTTPStatus.NOT_FOUND
+    detail = "The resource was not found."
+
+
+class Conflict(AppError):
+    status = HTTPStatus.CONFLICT
+    detail = "The request conflicts with the current state of the resource."
+
+
+class Unauthorized(AppError):
+    status = HTTPStatus.UNAUTHORIZED
+    detail = "Authentication is required."
+    headers = {"WWW-Authenticate": 'Bearer realm="myapp"'}
+
+
+class Forbidden(AppError):
+    status = HTTPStatus.FORBIDDEN
+    detail = "You are not allowed to do this."
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **members: Any,
+):
+    """Build a problem+json response. Extra ``members`` become extension members."""
+    phrase = HTTPStatus(status).phrase
+    body = {"type": "about:blank", "title": phrase, "status": status, "detail": detail or phrase}
+    body.update(members)
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+def handle_app_error(error: AppError):
+    return problem(error.status, error.detail, headers=error.headers)
+
+
+def handle_http_exception(error: HTTPException):
+    """Werkzeug/Flask errors (404, 405, 413, ...) and webargs/smorest aborts."""
+    data = getattr(error, "data", None) or {}
+    members = {}
+    if "messages" in data:
+        # webargs: {"json": {"field": ["message"]}} -> errors by location and field.
+        members["errors"] = data["messages"]
+    detail = data.get("message") or error.description
+    if "messages" in data:
+        detail = (
+            "The request contains invalid fields."
+            if error.code == HTTPStatus.UNPROCESSABLE_ENTITY
+            else "The request body could not be parsed."
+        )
+    # Keep headers such as Allow (405) but never the HTML Content-Type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    return problem(error.code or 500, detail, headers=headers, **members)
+
+
+def handle_unexpected_error(error: Exception):
+    # Log the traceback for operators; the client learns nothing about internals.
+    current_app.logger.exception("Unhandled exception", exc_info=error)
+    return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(AppError, handle_app_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected_error)

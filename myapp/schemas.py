@@ -1,0 +1,19 @@
+"""Schema building blocks shared by every domain."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields
+
+
+class Text(fields.String):
+    """A string that refuses NUL characters.
+
+    PostgreSQL cannot store or even compare text containing NUL (the driver raises),
+    so it must be a validation error, on every database alike.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        return value

@@ -1,0 +1,1 @@
+"""Users: the account model, its data access, and the /users endpoints."""

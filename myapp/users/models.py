@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, false, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from myapp.database import UTCDateTime, utcnow
+from myapp.extensions import db
+
+EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+USERNAME_MIN_LENGTH = 3
+USERNAME_MAX_LENGTH = 50
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored normalised (trimmed, lower-case), so the unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    # Stored lower-case for the same reason: "Alice" and "alice" are one account.
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Bumping it invalidates every token issued before (tokens carry it as "ver").
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Python-side defaults: evaluated per row, in UTC, and controllable by freezegun.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"<User id={self.id} username={self.username!r}>"
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased: the one form stored and looked up."""
+    return email.strip().lower()
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from flask import current_app
+from marshmallow import Schema, ValidationError, fields, validate
+
+from myapp.schemas import Text
+from myapp.users.models import (
+    EMAIL_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+    USERNAME_MIN_LENGTH,
+    normalise_email,
+    normalise_username,
+)
+
+# \A...\Z, not ^...$: "$" would also accept a trailing newline.
+USERNAME_PATTERN = rf"\A[A-Za-z0-9_.-]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENGTH}}}\Z"
+
+
+class NormalisedEmail(fields.Email):
+    """An email address, trimmed and lower-cased before it is validated."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(max=EMAIL_MAX_LENGTH))
+        kwargs.setdefault("metadata", {}).setdefault("example", "ada@example.com")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = normalise_email(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Username(Text):
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "validate",
+            validate.Regexp(
+                USERNAME_PATTERN,
+                error=(
+                    f"Must be {USERNAME_MIN_LENGTH}-{USERNAME_MAX_LENGTH} letters, digits, "
+                    "'_', '.' or '-'."
+                ),
+            ),
+        )
+        kwargs.setdefault("metadata", {}).setdefault("example", "ada")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        return normalise_username(value)
+
+
+class NewPassword(fields.String):
+    """A password being set: the length policy comes from configuration."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("load_only", True)
+        kwargs.setdefault("metadata", {}).update(
+            {"format": "password", "minLength": 12, "maxLength": 128}
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        low = current_app.config["PASSWORD_MIN_LENGTH"]
+        high = current_app.config["PASSWORD_MAX_LENGTH"]
+        # Checked before any hashing; counted in characters, never truncated.
+        if not low <= len(value) <= high:
+            raise ValidationError(f"Length must be between {low} and {high} characters.")
+        return value
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.Email(dump_only=True)
+    username = fields.String(dump_only=True)
+    is_active = fields.Boolean(dump_only=True)
+    is_admin = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class UserIdPath(Schema):
+    user_id = fields.Integer(required=True)

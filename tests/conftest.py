@@ -1,0 +1,79 @@
+"""Fixtures, each built on the one before: app -> client -> user -> auth_headers.
+
+``client`` comes from pytest-flask, which uses our ``app`` fixture.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from myapp.extensions import db
+from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
+from tests.support.database import get_test_app, isolated_database, release_test_app, database_url_for_tests
+
+
+@pytest.fixture(scope="session")
+def _session_app():
+    """The app and its schema, once per run (per xdist worker)."""
+    try:
+        app = get_test_app()
+    except OperationalError as error:
+        # Loud, never a skip: a PostgreSQL run that cannot reach PostgreSQL proves nothing.
+        url = database_url_for_tests().render_as_string(hide_password=True)
+        pytest.exit(f"Cannot reach the test database {url}: {error}", returncode=3)
+    yield app
+    release_test_app()
+
+
+@pytest.fixture
+def app(_session_app):
+    """The app, inside a transaction that is rolled back after the test."""
+    with _session_app.app_context(), isolated_database():
+        yield _session_app
+
+
+@pytest.fixture
+def session(app):
+    """The SQLAlchemy session the app uses (shared with the test's requests)."""
+    return db.session
+
+
+@pytest.fixture
+def user(app):
+    return UserFactory(email="ada@example.com", username="ada")
+
+
+@pytest.fixture
+def admin_user(app):
+    return AdminFactory(email="grace@example.com", username="grace")
+
+
+class AuthActions:
+    """Log in through the real endpoint, as a client would."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, password: str = DEFAULT_PASSWORD, **identifier):
+        return self._client.post("/api/v1/auth/login", json={"password": password, **identifier})
+
+    def headers_for(self, user, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+        response = self.login(password, email=user.email)
+        assert response.status_code == 200, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def auth_headers(auth, user):
+    return auth.headers_for(user)
+
+
+@pytest.fixture
+def admin_headers(auth, admin_user):
+    return auth.headers_for(admin_user)

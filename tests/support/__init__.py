@@ -1,0 +1,1 @@
+"""Test infrastructure shared by pytest fixtures and unittest test cases."""

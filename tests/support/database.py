@@ -1,0 +1,171 @@
+"""The test database: one per process, schema created once, each test rolled back.
+
+Used by ``tests/conftest.py`` (pytest) and ``tests/support/testcase.py``
+(unittest) alike, so both kinds of test get exactly the same isolation.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+from myapp import create_app
+from myapp.config import normalise_database_url
+from myapp.extensions import db
+
+DEFAULT_TEST_DATABASE_URL = "sqlite://"
+
+
+def database_url_for_tests() -> URL:
+    """``TEST_DATABASE_URL`` (in-memory SQLite by default), one database per xdist worker."""
+    url = make_url(
+        normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
+    )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and url.get_backend_name() == "postgresql":
+        url = url.set(database=f"{url.database}_{worker}")
+    return url
+
+
+def check_expected_backend(url: URL) -> None:
+    """Fail when ``MYAPP_TEST_EXPECT_BACKEND`` names another database than the URL.
+
+    ``make test-postgres`` and tox's postgres env set it, so a stray
+    ``TEST_DATABASE_URL`` can never turn a PostgreSQL run into a SQLite one.
+    """
+    expected = os.environ.get("MYAPP_TEST_EXPECT_BACKEND")
+    if expected and url.get_backend_name() != expected:
+        raise RuntimeError(
+            f"MYAPP_TEST_EXPECT_BACKEND={expected} but TEST_DATABASE_URL is "
+            f"{url.render_as_string(hide_password=True)}"
+        )
+
+
+class TestDatabase:
+    """Creates and drops a PostgreSQL database for the run; SQLite needs neither."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.created = False
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    def _maintenance_engine(self):
+        return create_engine(
+            self.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
+
+    def create(self) -> None:
+        if not self.is_postgresql:
+            return
+        engine = self._maintenance_engine()
+        try:
+            with engine.connect() as connection:
+                name = connection.dialect.identifier_preparer.quote(self.url.database)
+                # A crashed earlier run may have left it behind.
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                connection.execute(text(f"CREATE DATABASE {name}"))
+        finally:
+            engine.dispose()
+        self.created = True
+
+    def drop(self) -> None:
+        if not self.created:
+            return
+        engine = self._maintenance_engine()
+        try:
+            with engine.connect() as connection:
+                name = connection.dialect.identifier_preparer.quote(self.url.database)
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        finally:
+            engine.dispose()
+        self.created = False
+
+
+class RequestScopedClient(FlaskClient):
+    """A test client whose requests end as they do in production.
+
+    The test and its requests share one app context (pytest-flask pushes it for the
+    whole test), hence one ``db.session``. In production the session is removed at
+    the end of each request and its uncommitted work discarded; rolling back here
+    does the same, so a view that forgets to commit fails its test. Committed work
+    stays (it only released a savepoint of the test's outer transaction).
+    """
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
+_state: dict[str, object] = {}
+
+
+def get_test_app() -> Flask:
+    """The app for this process's tests, with its database and schema (made once)."""
+    if "app" not in _state:
+        url = database_url_for_tests()
+        check_expected_backend(url)
+        database = TestDatabase(url)
+        database.create()
+        _state["database"] = database
+        atexit.register(release_test_app)
+        app = create_app(
+            "testing",
+            overrides={"SQLALCHEMY_DATABASE_URI": database.url.render_as_string(hide_password=False)},
+        )
+        app.test_client_class = RequestScopedClient
+        with app.app_context():
+            db.create_all()
+        _state["app"] = app
+    return _state["app"]
+
+
+def release_test_app() -> None:
+    """Close the app's connections and drop its database (safe to call twice)."""
+    app = _state.pop("app", None)
+    if app is not None:
+        with app.app_context():
+            db.engine.dispose()
+    database = _state.pop("database", None)
+    if database is not None:
+        database.drop()
+
+
+@contextmanager
+def isolated_database() -> Iterator[None]:
+    """Run the enclosed code inside one transaction that is rolled back at the end.
+
+    Call inside an app context. The app's engine is swapped, for the duration, for
+    one connection holding an open transaction; the session joins it by creating
+    a SAVEPOINT, so the app's own ``commit()`` releases a savepoint and its
+    ``rollback()`` rolls back to one, while the outer transaction stays open.
+    (Flask-SQLAlchemy 3 resolves binds through ``db.engines``, ignoring ``bind=``
+    given to a session, which is why the swap happens there.)
+    """
+    engines = db.engines
+    engine = engines[None]
+    connection = engine.connect()
+    transaction = connection.begin()
+    db.session.remove()
+    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+    engines[None] = connection
+    try:
+        yield
+    finally:
+        db.session.remove()
+        engines[None] = engine
+        if transaction.is_active:
+            transaction.rollback()
+        connection.close()
