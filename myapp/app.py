@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -38,6 +39,10 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
     app.config.from_object(config)
     app.config.from_prefixed_env("MYAPP")
     app.config.update(overrides or {})
+    for key in ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES"):
+        # MYAPP_JWT_ACCESS_TOKEN_EXPIRES=600 arrives as an int: seconds.
+        if isinstance(app.config[key], int):
+            app.config[key] = timedelta(seconds=app.config[key])
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
     if not app.debug and not app.testing:

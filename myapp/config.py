@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 # The placeholder the development config uses; production refuses to run with it.
-INSECURE_DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - a known-bad marker, not a secret
+INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105 - a known-bad marker, not a secret
 MIN_JWT_SECRET_BYTES = 32
 
 
@@ -107,7 +107,7 @@ class TestingConfig(Config):
         super().__init__(environ)
         env = os.environ if environ is None else environ
         self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
-        self.JWT_SECRET_KEY = "testing-jwt-secret-that-is-long-enough-0123456789"
+        self.JWT_SECRET_KEY = "testing-jwt-secret-" + "0123456789abcdef" * 4
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             env.get("TEST_DATABASE_URL", "sqlite://")
         )

@@ -6,11 +6,17 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from myapp.extensions import db
 from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
-from tests.support.database import get_test_app, isolated_database, release_test_app, database_url_for_tests
+from tests.support.database import (
+    database_url_for_tests,
+    get_test_app,
+    isolated_database,
+    release_test_app,
+)
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +83,17 @@ def auth_headers(auth, user):
 @pytest.fixture
 def admin_headers(auth, admin_user):
     return auth.headers_for(admin_user)
+
+
+@pytest.fixture
+def sql_statements(app):
+    """The SQL statements run while the test runs (a list, filled as they happen)."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    # During a test db.engine is the test's connection, which every request uses.
+    event.listen(db.engine, "before_cursor_execute", record)
+    yield statements
+    event.remove(db.engine, "before_cursor_execute", record)

@@ -81,19 +81,7 @@ def configure_jwt(manager: JWTManager) -> None:
     def _expired(jwt_header: dict, jwt_data: dict):
         return _unauthorized("Token has expired.")
 
-    @manager.revoked_token_loader
-    def _revoked(jwt_header: dict, jwt_data: dict):
-        return _unauthorized("Token has been revoked.")
-
-    @manager.needs_fresh_token_loader
-    def _not_fresh(jwt_header: dict, jwt_data: dict):
-        return _unauthorized("A fresh token is required: log in again.")
-
     @manager.user_lookup_error_loader
     def _no_user(jwt_header: dict, jwt_data: dict):
         # Generic on purpose: never confirm whether that user id exists.
         return _unauthorized("Token is no longer valid.")
-
-    @manager.token_verification_failed_loader
-    def _claims_failed(jwt_header: dict, jwt_data: dict):
-        return _unauthorized("Invalid token.")

@@ -121,10 +121,8 @@ def get_test_app() -> Flask:
         database.create()
         _state["database"] = database
         atexit.register(release_test_app)
-        app = create_app(
-            "testing",
-            overrides={"SQLALCHEMY_DATABASE_URI": database.url.render_as_string(hide_password=False)},
-        )
+        uri = database.url.render_as_string(hide_password=False)
+        app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
         app.test_client_class = RequestScopedClient
         with app.app_context():
             db.create_all()

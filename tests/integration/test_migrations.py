@@ -1,0 +1,57 @@
+"""The migrations build exactly the schema the models describe, and undo it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flask_migrate
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from myapp import create_app
+from myapp.extensions import db
+from tests.support.database import TestDatabase, database_url_for_tests
+
+MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """A database of the suite's kind with nothing in it."""
+    url = database_url_for_tests()
+    if url.get_backend_name() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    database = TestDatabase(url.set(database=f"{url.database}_migrations"))
+    database.create()
+    try:
+        yield database.url.render_as_string(hide_password=False)
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def migration_app(empty_database_url):
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        yield app
+        db.engine.dispose()
+
+
+class TestMigrations:
+    def test_upgrade_when_run_on_empty_database_matches_models(self, migration_app):
+        flask_migrate.upgrade(directory=MIGRATIONS)
+
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert differences == []
+        assert "users" in inspect(db.engine).get_table_names()
+
+    def test_downgrade_when_run_to_base_removes_every_table(self, migration_app):
+        flask_migrate.upgrade(directory=MIGRATIONS)
+
+        flask_migrate.downgrade(directory=MIGRATIONS, revision="base")
+
+        assert inspect(db.engine).get_table_names() == ["alembic_version"]

@@ -1,0 +1,116 @@
+"""Configuration: environment handling and production's refusal to run unsafely."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from myapp import config as config_module
+from myapp import create_app
+from myapp.config import (
+    INSECURE_DEFAULT_SECRET,
+    ConfigurationError,
+    DevelopmentConfig,
+    ProductionConfig,
+    normalise_database_url,
+    resolve_config,
+)
+from myapp.extensions import db
+
+STRONG = "s" * 32
+PRODUCTION_ENV = {
+    "SECRET_KEY": STRONG,
+    "JWT_SECRET_KEY": "j" * 32,
+    "DATABASE_URL": "sqlite://",
+}
+
+
+class TestProductionConfig:
+    def test_create_app_when_production_env_complete_starts(self):
+        app = create_app(ProductionConfig(PRODUCTION_ENV))
+
+        assert app.config["CONFIG_NAME"] == "production"
+        assert app.config["JWT_SECRET_KEY"] == "j" * 32
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"SECRET_KEY": None}, "SECRET_KEY is missing"),
+            ({"SECRET_KEY": INSECURE_DEFAULT_SECRET}, "SECRET_KEY is missing or the insecure"),
+            ({"SECRET_KEY": None, "JWT_SECRET_KEY": None}, "JWT_SECRET_KEY is missing"),
+            ({"JWT_SECRET_KEY": "j" * 31}, "at least 32 bytes"),
+            ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
+        ],
+        ids=["no-secret", "default-secret", "no-jwt-secret", "short-jwt-secret", "no-database"],
+    )
+    def test_create_app_when_production_env_unsafe_refuses_to_start(self, change, message):
+        env = {k: v for k, v in {**PRODUCTION_ENV, **change}.items() if v is not None}
+
+        with pytest.raises(ConfigurationError, match=message):
+            create_app(ProductionConfig(env))
+
+    def test_create_app_when_production_argon2_below_owasp_floor_refuses(self):
+        with pytest.raises(ConfigurationError, match="OWASP"):
+            create_app(ProductionConfig(PRODUCTION_ENV), overrides={"ARGON2_MEMORY_COST": 1024})
+
+    def test_production_defaults_when_read_meet_owasp_floor(self):
+        config = ProductionConfig(PRODUCTION_ENV)
+
+        assert config.ARGON2_MEMORY_COST >= 19 * 1024
+        assert config.ARGON2_TIME_COST >= 2
+        assert config.ARGON2_PARALLELISM == 1
+
+
+class TestEnvironment:
+    def test_prefixed_env_when_set_overrides_config_as_json(self, monkeypatch):
+        monkeypatch.setenv("MYAPP_JWT_ACCESS_TOKEN_EXPIRES", "600")
+        monkeypatch.setenv("MYAPP_API_TITLE", "renamed")
+
+        app = create_app(config_module.TestingConfig)
+
+        assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=600)
+        assert app.config["API_TITLE"] == "renamed"
+
+    def test_lifetimes_when_set_in_env_are_seconds(self):
+        config = DevelopmentConfig(
+            {"JWT_ACCESS_TOKEN_EXPIRES": "60", "JWT_REFRESH_TOKEN_EXPIRES": "120"}
+        )
+
+        assert config.JWT_ACCESS_TOKEN_EXPIRES == timedelta(seconds=60)
+        assert config.JWT_REFRESH_TOKEN_EXPIRES == timedelta(seconds=120)
+
+    def test_development_when_no_database_url_uses_sqlite_in_instance_folder(self, tmp_path):
+        app = create_app(DevelopmentConfig({}))
+
+        with app.app_context():
+            assert db.engine.url.get_backend_name() == "sqlite"
+            assert db.engine.url.database.startswith(app.instance_path)
+
+    def test_resolve_config_when_none_reads_myapp_config(self, monkeypatch):
+        monkeypatch.setenv("MYAPP_CONFIG", "testing")
+
+        assert isinstance(resolve_config(None), config_module.TestingConfig)
+
+    def test_resolve_config_when_unset_defaults_to_development(self, monkeypatch):
+        monkeypatch.delenv("MYAPP_CONFIG", raising=False)
+
+        assert isinstance(resolve_config(None), DevelopmentConfig)
+
+    def test_resolve_config_when_name_unknown_raises(self):
+        with pytest.raises(ConfigurationError, match="Unknown configuration 'staging'"):
+            resolve_config("staging")
+
+
+class TestNormaliseDatabaseUrl:
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+            ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+            ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+            ("sqlite:///x.db", "sqlite:///x.db"),
+        ],
+    )
+    def test_normalise_database_url_when_given_url_selects_psycopg3(self, given, expected):
+        assert normalise_database_url(given) == expected

@@ -1,0 +1,51 @@
+"""UTCDateTime, the column type behind every timestamp."""
+
+from __future__ import annotations
+
+import unittest
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from myapp.database import UTCDateTime
+
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+class TestUTCDateTime(unittest.TestCase):
+    def setUp(self) -> None:
+        self.type = UTCDateTime()
+
+    def test_bind_when_sqlite_stores_naive_utc(self):
+        value = datetime(2026, 1, 1, 14, 0, tzinfo=PLUS_TWO)
+
+        stored = self.type.process_bind_param(value, sqlite.dialect())
+
+        self.assertEqual(stored, datetime(2026, 1, 1, 12, 0))
+
+    def test_bind_when_postgresql_stores_aware_utc(self):
+        value = datetime(2026, 1, 1, 14, 0, tzinfo=PLUS_TWO)
+
+        stored = self.type.process_bind_param(value, postgresql.dialect())
+
+        self.assertEqual((stored, stored.tzinfo), (datetime(2026, 1, 1, 12, 0, tzinfo=UTC), UTC))
+
+    def test_bind_when_naive_raises(self):
+        with self.assertRaises(ValueError):
+            self.type.process_bind_param(datetime(2026, 1, 1), sqlite.dialect())
+
+    def test_result_when_naive_from_sqlite_returns_aware_utc(self):
+        loaded = self.type.process_result_value(datetime(2026, 1, 1, 12), sqlite.dialect())
+
+        self.assertEqual(loaded.tzinfo, UTC)
+
+    def test_result_when_aware_other_zone_returns_utc(self):
+        value = datetime(2026, 1, 1, 14, 0, tzinfo=PLUS_TWO)
+
+        loaded = self.type.process_result_value(value, postgresql.dialect())
+
+        self.assertEqual((loaded, loaded.tzinfo), (datetime(2026, 1, 1, 12, tzinfo=UTC), UTC))
+
+    def test_none_when_bound_or_loaded_stays_none(self):
+        self.assertIsNone(self.type.process_bind_param(None, sqlite.dialect()))
+        self.assertIsNone(self.type.process_result_value(None, sqlite.dialect()))
