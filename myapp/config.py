@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 
-# The placeholder the development config uses; production refuses to run with it.
-INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105 - a known-bad marker, not a secret
+# A known-bad marker, not a secret: production refuses to run with it.
+INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"
 MIN_JWT_SECRET_BYTES = 32
 
 
