@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from myapp import commands
 from myapp.auth.tokens import configure_jwt
 from myapp.config import Config, resolve_config
 from myapp.database import configure_engine
@@ -26,7 +27,8 @@ def create_app(
     instance; default: the ``MYAPP_CONFIG`` environment variable, else development.
     ``overrides`` win over everything, including ``MYAPP_*`` variables.
     """
-    app = Flask(__name__.split(".")[0], instance_relative_config=True)
+    # An API: no static folder (nothing to serve, and no /static route to probe).
+    app = Flask(__name__.split(".")[0], instance_relative_config=True, static_folder=None)
     configure_app(app, resolve_config(config), overrides)
     register_extensions(app)
     register_blueprints(app)
@@ -80,3 +82,4 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """Project CLI commands (``flask db`` comes from Flask-Migrate)."""
+    commands.register(app)

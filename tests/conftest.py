@@ -97,3 +97,10 @@ def sql_statements(app):
     event.listen(db.engine, "before_cursor_execute", record)
     yield statements
     event.remove(db.engine, "before_cursor_execute", record)
+
+
+requires_postgresql = pytest.mark.skipif(
+    database_url_for_tests().get_backend_name() != "postgresql",
+    reason="needs concurrent connections to one database: runs in the PostgreSQL environment "
+    "(make test-postgres, tox -e py312-postgres), which CI runs",
+)

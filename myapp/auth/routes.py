@@ -1,22 +1,35 @@
 from __future__ import annotations
 
-from flask import url_for
+from flask import current_app, request, url_for
+from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import Blueprint
 
-from myapp.auth.schemas import LoginSchema, RegisterSchema, TokenSchema
-from myapp.auth.service import AuthService
-from myapp.auth.tokens import TokenService
+from myapp.auth.decorators import BEARER
+from myapp.auth.repository import SessionRepository
+from myapp.auth.schemas import LoginSchema, RegisterSchema, SessionSchema, TokenSchema
+from myapp.auth.service import AuthService, ClientInfo
+from myapp.auth.tokens import SESSION_CLAIM, TokenService
 from myapp.extensions import passwords
 from myapp.users.repository import UserRepository
 from myapp.users.schemas import UserSchema
 
 blp = Blueprint(
-    "auth", __name__, url_prefix="/api/v1/auth", description="Registration and login."
+    "auth", __name__, url_prefix="/api/v1/auth", description="Registration, login and sessions."
 )
 
 
 def auth_service() -> AuthService:
-    return AuthService(UserRepository(), passwords, TokenService())
+    return AuthService(
+        UserRepository(),
+        SessionRepository(),
+        passwords,
+        TokenService(),
+        session_lifetime=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+    )
+
+
+def client_info() -> ClientInfo:
+    return ClientInfo(user_agent=request.user_agent.string[:255] or None, ip=request.remote_addr)
 
 
 @blp.route("/register", methods=["POST"])
@@ -36,6 +49,57 @@ def register(data):
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 def login(data):
-    """Exchange an email (or username) and password for access and refresh tokens."""
+    """Exchange an email (or username) and password for a fresh access token and a
+    refresh token; starts a session."""
     password = data.pop("password")
-    return auth_service().login(password, **data)
+    return auth_service().login(password, client=client_info(), **data)
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.response(200, TokenSchema)
+@jwt_required(refresh=True)
+def refresh():
+    """Rotate the refresh token (send it as the bearer token).
+
+    Returns a new (non-fresh) access token and a new refresh token; the one sent is
+    spent. Sending a spent refresh token again revokes its whole session.
+    """
+    claims = get_jwt()
+    return auth_service().refresh(current_user, claims[SESSION_CLAIM], claims["jti"])
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.response(204)
+@jwt_required()
+def logout():
+    """Revoke this session: the access token used and its refresh token family."""
+    auth_service().logout(get_jwt()[SESSION_CLAIM])
+
+
+@blp.route("/logout-all", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.response(204)
+@jwt_required()
+def logout_all():
+    """Revoke every session of the user, this one included."""
+    auth_service().logout_everywhere(current_user)
+
+
+@blp.route("/sessions")
+@blp.doc(security=BEARER)
+@blp.response(200, SessionSchema(many=True))
+@jwt_required()
+def list_sessions():
+    """The user's live sessions, newest first."""
+    return auth_service().list_sessions(current_user)
+
+
+@blp.route("/sessions/<uuid:session_id>", methods=["DELETE"])
+@blp.doc(security=BEARER)
+@blp.response(204)
+@jwt_required()
+def revoke_session(session_id):
+    """Revoke one of the user's sessions (404 for any other id)."""
+    auth_service().revoke_session(current_user, str(session_id))

@@ -47,3 +47,13 @@ class TokenSchema(Schema):
     expires_in = fields.Integer(
         required=True, metadata={"description": "Access token lifetime in seconds."}
     )
+
+
+class SessionSchema(Schema):
+    id = fields.String(dump_only=True, metadata={"format": "uuid"})
+    created_at = fields.DateTime(dump_only=True)
+    last_used_at = fields.DateTime(
+        dump_only=True, metadata={"description": "Time of the last login or refresh."}
+    )
+    user_agent = fields.String(dump_only=True, allow_none=True)
+    ip = fields.String(dump_only=True, allow_none=True)

@@ -1,9 +1,19 @@
-"""Registration and login rules. No Flask request objects here: callers pass data."""
+"""Authentication rules: registration, login, sessions and their tokens.
+
+No Flask request objects here: callers pass plain data (and ``ClientInfo``).
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from myapp.auth.models import AuthSession
+from myapp.auth.repository import SessionRepository
 from myapp.auth.tokens import TokenPair, TokenService
-from myapp.errors import Conflict, Unauthorized
+from myapp.database import utcnow
+from myapp.errors import Conflict, NotFound, Unauthorized
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User, normalise_email, normalise_username
 from myapp.users.repository import DuplicateUserError, UserRepository
@@ -15,13 +25,42 @@ class InvalidCredentials(Unauthorized):
     detail = "Invalid credentials"
 
 
+class RefreshTokenReused(Unauthorized):
+    detail = "Refresh token reuse detected: the session has been revoked. Log in again."
+
+
+class RefreshTokenSpent(Unauthorized):
+    detail = "Refresh token already used."
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Who is logging in, as far as the HTTP layer can tell."""
+
+    user_agent: str | None = None
+    ip: str | None = None
+
+
+def new_jti() -> str:
+    return str(uuid.uuid4())
+
+
 class AuthService:
     def __init__(
-        self, users: UserRepository, passwords: PasswordHasher, tokens: TokenService
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        passwords: PasswordHasher,
+        tokens: TokenService,
+        *,
+        session_lifetime: timedelta,
     ) -> None:
         self.users = users
+        self.sessions = sessions
         self.passwords = passwords
         self.tokens = tokens
+        # A session lives as long as its refresh token; each rotation extends it.
+        self.session_lifetime = session_lifetime
 
     def register(self, email: str, username: str, password: str) -> User:
         email, username = normalise_email(email), normalise_username(username)
@@ -37,9 +76,10 @@ class AuthService:
             # Lost a race with a concurrent registration of the same email/username.
             raise Conflict("An account with this email or username already exists.") from None
 
-    def login(
+    def authenticate(
         self, password: str, *, email: str | None = None, username: str | None = None
-    ) -> TokenPair:
+    ) -> User:
+        """The active user these credentials belong to, or ``InvalidCredentials``."""
         if email is not None:
             user = self.users.get_by_email(normalise_email(email))
         elif username is not None:
@@ -57,4 +97,67 @@ class AuthService:
             # we hold the plain password.
             user.password_hash = self.passwords.hash(password)
             self.users.save(user)
-        return self.tokens.issue(user, fresh=True)
+        return user
+
+    def login(
+        self,
+        password: str,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        client: ClientInfo = ClientInfo(),
+    ) -> TokenPair:
+        user = self.authenticate(password, email=email, username=username)
+        now = utcnow()
+        auth_session = self.sessions.create(
+            AuthSession(
+                user_id=user.id,
+                refresh_jti=new_jti(),
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + self.session_lifetime,
+                user_agent=client.user_agent,
+                ip=client.ip,
+            )
+        )
+        return self.tokens.issue(user, auth_session, fresh=True)
+
+    def refresh(self, user: User, session_id: str, jti: str) -> TokenPair:
+        """Rotate: spend refresh token ``jti`` of the session, return a new pair.
+
+        A token that was already spent when it arrives is reuse (a stolen copy, or a
+        client replaying): the whole family is revoked. Of two concurrent refreshes
+        with the current token, the loser of the swap only gets a 401: its token was
+        valid when it arrived, so nothing proves theft.
+        """
+        auth_session = self.sessions.get(session_id)
+        now = utcnow()
+        if auth_session is None or auth_session.refresh_jti != jti:
+            self.sessions.revoke(session_id, now)
+            raise RefreshTokenReused()
+        replacement = new_jti()
+        expires_at = now + self.session_lifetime
+        if not self.sessions.rotate(session_id, jti, replacement, now, expires_at):
+            raise RefreshTokenSpent()
+        auth_session = self.sessions.get(session_id)
+        return self.tokens.issue(user, auth_session, fresh=False)
+
+    def logout(self, session_id: str) -> None:
+        self.sessions.revoke(session_id, utcnow())
+
+    def logout_everywhere(self, user: User) -> None:
+        # The version bump kills every token ever issued; revoking the rows also
+        # empties the session list.
+        user.token_version += 1
+        self.sessions.revoke_all(user.id, utcnow())
+        self.users.save(user)
+
+    def list_sessions(self, user: User) -> list[AuthSession]:
+        return self.sessions.list_active(user.id, utcnow())
+
+    def revoke_session(self, user: User, session_id: str) -> None:
+        now = utcnow()
+        if self.sessions.get_active_for_user(session_id, user.id, now) is None:
+            # Another user's session is "not found", never "forbidden": no oracle.
+            raise NotFound("Session not found.")
+        self.sessions.revoke(session_id, now)

@@ -12,11 +12,15 @@ from datetime import timedelta
 from flask import current_app
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
+from myapp.auth.models import AuthSession
+from myapp.auth.repository import SessionRepository
+from myapp.database import utcnow
 from myapp.errors import problem
 from myapp.users.models import User
-from myapp.users.repository import UserRepository
+from myapp.users.repository import MAX_ID
 
 TOKEN_VERSION_CLAIM = "ver"
+SESSION_CLAIM = "sid"
 
 
 @dataclass(frozen=True)
@@ -28,33 +32,39 @@ class TokenPair:
 
 
 class TokenService:
-    def issue(self, user: User, *, fresh: bool = True) -> TokenPair:
-        claims = {TOKEN_VERSION_CLAIM: user.token_version}
+    def issue(self, user: User, auth_session: AuthSession, *, fresh: bool) -> TokenPair:
+        """An access and a refresh token bound to the user's version and session.
+
+        The refresh token's jti is the one the session expects next.
+        """
+        claims = {TOKEN_VERSION_CLAIM: user.token_version, SESSION_CLAIM: auth_session.id}
         identity = str(user.id)  # JWT "sub" must be a string
         lifetime: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
         return TokenPair(
             access_token=create_access_token(identity, fresh=fresh, additional_claims=claims),
-            refresh_token=create_refresh_token(identity, additional_claims=claims),
+            refresh_token=create_refresh_token(
+                identity, additional_claims={**claims, "jti": auth_session.refresh_jti}
+            ),
             expires_in=int(lifetime.total_seconds()),
         )
 
 
 def load_user_for_token(jwt_header: dict, jwt_data: dict) -> User | None:
-    """The user a valid token speaks for, or None (-> 401).
+    """The user a valid token speaks for, or None (-> 401). Runs on every request.
 
-    An inactive user, or a token minted before the user's token_version was bumped,
-    loads nothing: that is how every token of a user is revoked at once.
+    One query checks everything revocable: the user exists and is active, the token
+    is of the user's current ``token_version`` (bumped by logout-all), and its
+    session is live (revoked by logout, reuse detection, password changes).
     """
     try:
         user_id = int(jwt_data["sub"])
+        version = int(jwt_data[TOKEN_VERSION_CLAIM])
+        session_id = str(jwt_data[SESSION_CLAIM])
     except (KeyError, TypeError, ValueError):
         return None
-    user = UserRepository().get(user_id)
-    if user is None or not user.is_active:
+    if not 0 < user_id <= MAX_ID:
         return None
-    if jwt_data.get(TOKEN_VERSION_CLAIM) != user.token_version:
-        return None
-    return user
+    return SessionRepository().find_user_for_token(user_id, session_id, version, utcnow())
 
 
 def _unauthorized(detail: str, error: str | None = "invalid_token"):
@@ -80,6 +90,10 @@ def configure_jwt(manager: JWTManager) -> None:
     @manager.expired_token_loader
     def _expired(jwt_header: dict, jwt_data: dict):
         return _unauthorized("Token has expired.")
+
+    @manager.needs_fresh_token_loader
+    def _not_fresh(jwt_header: dict, jwt_data: dict):
+        return _unauthorized("A fresh token is required: log in again.")
 
     @manager.user_lookup_error_loader
     def _no_user(jwt_header: dict, jwt_data: dict):

@@ -27,7 +27,7 @@ def empty_database_url(tmp_path):
     database = TestDatabase(url.set(database=f"{url.database}_migrations"))
     database.create()
     try:
-        yield database.url.render_as_string(hide_password=False)
+        yield database.uri
     finally:
         database.drop()
 

@@ -58,6 +58,11 @@ class TestDatabase:
         self.created = False
 
     @property
+    def uri(self) -> str:
+        """The URL as a string, password included, for SQLALCHEMY_DATABASE_URI."""
+        return self.url.render_as_string(hide_password=False)
+
+    @property
     def is_postgresql(self) -> bool:
         return self.url.get_backend_name() == "postgresql"
 
@@ -121,8 +126,7 @@ def get_test_app() -> Flask:
         database.create()
         _state["database"] = database
         atexit.register(release_test_app)
-        uri = database.url.render_as_string(hide_password=False)
-        app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
+        app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": database.uri})
         app.test_client_class = RequestScopedClient
         with app.app_context():
             db.create_all()

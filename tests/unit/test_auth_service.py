@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import unittest
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
-from myapp.auth.service import AuthService, InvalidCredentials
+from freezegun import freeze_time
+
+from myapp.auth.models import AuthSession
+from myapp.auth.repository import SessionRepository
+from myapp.auth.service import (
+    AuthService,
+    ClientInfo,
+    InvalidCredentials,
+    RefreshTokenReused,
+    RefreshTokenSpent,
+)
 from myapp.auth.tokens import TokenPair, TokenService
-from myapp.errors import Conflict
+from myapp.errors import Conflict, NotFound
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository
 
 TOKENS = TokenPair(access_token="a", refresh_token="r", expires_in=900)
+LIFETIME = timedelta(days=30)
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 class AuthServiceTestCase(unittest.TestCase):
     def setUp(self) -> None:
         self.users = mock.create_autospec(UserRepository, instance=True)
+        self.sessions = mock.create_autospec(SessionRepository, instance=True)
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.tokens = mock.create_autospec(TokenService, instance=True)
-        self.service = AuthService(self.users, self.passwords, self.tokens)
+        self.tokens.issue.return_value = TOKENS
+        self.service = AuthService(
+            self.users, self.sessions, self.passwords, self.tokens, session_lifetime=LIFETIME
+        )
+        self.user = User(
+            id=7, email="ada@example.com", username="ada", password_hash="$h",
+            is_active=True, token_version=0,
+        )
+        self.enterContext(freeze_time(NOW))
 
 
 class TestRegister(AuthServiceTestCase):
@@ -67,76 +89,168 @@ class TestRegister(AuthServiceTestCase):
             self.service.register("ada@example.com", "ada", "a long password!")
 
 
-class TestLogin(AuthServiceTestCase):
+class TestAuthenticate(AuthServiceTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.user = User(
-            id=7, email="ada@example.com", username="ada", password_hash="$h", is_active=True
-        )
         self.users.get_by_email.return_value = self.user
         self.users.get_by_username.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
-        self.tokens.issue.return_value = TOKENS
 
-    def test_login_when_email_and_password_match_issues_fresh_tokens(self):
-        result = self.service.login("pw", email=" ADA@example.com")
+    def test_authenticate_when_email_and_password_match_returns_user(self):
+        result = self.service.authenticate("pw", email=" ADA@example.com")
 
-        self.assertIs(result, TOKENS)
+        self.assertIs(result, self.user)
         self.users.get_by_email.assert_called_once_with("ada@example.com")
         self.passwords.verify.assert_called_once_with("$h", "pw")
-        self.tokens.issue.assert_called_once_with(self.user, fresh=True)
 
-    def test_login_when_username_given_looks_up_normalised_username(self):
-        self.service.login("pw", username="Ada")
+    def test_authenticate_when_username_given_looks_up_normalised_username(self):
+        self.service.authenticate("pw", username="Ada")
 
         self.users.get_by_username.assert_called_once_with("ada")
         self.users.get_by_email.assert_not_called()
 
-    def test_login_when_user_unknown_verifies_dummy_and_raises(self):
+    def test_authenticate_when_user_unknown_verifies_dummy_and_raises(self):
         self.users.get_by_email.return_value = None
 
         with self.assertRaises(InvalidCredentials) as caught:
-            self.service.login("pw", email="nobody@example.com")
+            self.service.authenticate("pw", email="nobody@example.com")
 
         self.assertEqual(caught.exception.detail, "Invalid credentials")
         self.passwords.verify_dummy.assert_called_once_with("pw")
-        self.tokens.issue.assert_not_called()
 
-    def test_login_when_password_wrong_raises_invalid_credentials(self):
+    def test_authenticate_when_password_wrong_raises_invalid_credentials(self):
         self.passwords.verify.return_value = False
 
         with self.assertRaises(InvalidCredentials):
-            self.service.login("wrong", email="ada@example.com")
+            self.service.authenticate("wrong", email="ada@example.com")
 
-        self.tokens.issue.assert_not_called()
-
-    def test_login_when_account_inactive_still_verifies_then_raises(self):
+    def test_authenticate_when_account_inactive_still_verifies_then_raises(self):
         self.user.is_active = False
 
         with self.assertRaises(InvalidCredentials):
-            self.service.login("pw", email="ada@example.com")
+            self.service.authenticate("pw", email="ada@example.com")
 
         # The hash is checked anyway: an inactive account costs what any other does.
         self.passwords.verify.assert_called_once_with("$h", "pw")
-        self.tokens.issue.assert_not_called()
 
-    def test_login_when_no_identifier_raises_invalid_credentials(self):
+    def test_authenticate_when_no_identifier_raises_invalid_credentials(self):
         with self.assertRaises(InvalidCredentials):
-            self.service.login("pw")
+            self.service.authenticate("pw")
 
-        self.tokens.issue.assert_not_called()
-
-    def test_login_when_hash_parameters_outdated_rehashes_and_saves(self):
+    def test_authenticate_when_hash_parameters_outdated_rehashes_and_saves(self):
         self.passwords.needs_rehash.return_value = True
         self.passwords.hash.return_value = "$new"
 
-        self.service.login("pw", email="ada@example.com")
+        self.service.authenticate("pw", email="ada@example.com")
 
         self.assertEqual(self.user.password_hash, "$new")
         self.users.save.assert_called_once_with(self.user)
 
-    def test_login_when_hash_current_saves_nothing(self):
-        self.service.login("pw", email="ada@example.com")
+    def test_authenticate_when_hash_current_saves_nothing(self):
+        self.service.authenticate("pw", email="ada@example.com")
 
         self.users.save.assert_not_called()
+
+
+class TestLogin(AuthServiceTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.users.get_by_email.return_value = self.user
+        self.passwords.verify.return_value = True
+        self.passwords.needs_rehash.return_value = False
+        self.sessions.create.side_effect = lambda auth_session: auth_session
+
+    def test_login_when_credentials_match_creates_session_and_issues_fresh_tokens(self):
+        result = self.service.login(
+            "pw", email="ada@example.com", client=ClientInfo("curl/8", "203.0.113.9")
+        )
+
+        created = self.sessions.create.call_args.args[0]
+        self.assertIs(result, TOKENS)
+        self.assertEqual(
+            (created.user_id, created.user_agent, created.ip, created.expires_at),
+            (7, "curl/8", "203.0.113.9", NOW + LIFETIME),
+        )
+        self.assertEqual(len(created.refresh_jti), 36)
+        self.tokens.issue.assert_called_once_with(self.user, created, fresh=True)
+
+    def test_login_when_credentials_rejected_creates_no_session(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(InvalidCredentials):
+            self.service.login("bad", email="ada@example.com")
+
+        self.sessions.create.assert_not_called()
+        self.tokens.issue.assert_not_called()
+
+
+class TestRefresh(AuthServiceTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.auth_session = AuthSession(id="s1", user_id=7, refresh_jti="jti-1")
+        self.sessions.get.return_value = self.auth_session
+        self.sessions.rotate.return_value = True
+
+    def test_refresh_when_token_current_rotates_and_issues_non_fresh_tokens(self):
+        result = self.service.refresh(self.user, "s1", "jti-1")
+
+        session_id, old, new, now, expires = self.sessions.rotate.call_args.args
+        self.assertIs(result, TOKENS)
+        self.assertEqual((session_id, old, now, expires), ("s1", "jti-1", NOW, NOW + LIFETIME))
+        self.assertNotEqual(new, "jti-1")
+        self.tokens.issue.assert_called_once_with(self.user, self.auth_session, fresh=False)
+        self.sessions.revoke.assert_not_called()
+
+    def test_refresh_when_token_already_spent_revokes_family_and_raises(self):
+        with self.assertRaises(RefreshTokenReused):
+            self.service.refresh(self.user, "s1", "jti-0")
+
+        self.sessions.revoke.assert_called_once_with("s1", NOW)
+        self.sessions.rotate.assert_not_called()
+        self.tokens.issue.assert_not_called()
+
+    def test_refresh_when_concurrent_refresh_won_raises_without_revoking(self):
+        self.sessions.rotate.return_value = False
+
+        with self.assertRaises(RefreshTokenSpent):
+            self.service.refresh(self.user, "s1", "jti-1")
+
+        self.sessions.revoke.assert_not_called()
+        self.tokens.issue.assert_not_called()
+
+
+class TestLogoutAndSessions(AuthServiceTestCase):
+    def test_logout_when_called_revokes_the_session(self):
+        self.service.logout("s1")
+
+        self.sessions.revoke.assert_called_once_with("s1", NOW)
+
+    def test_logout_everywhere_when_called_bumps_version_and_revokes_all(self):
+        self.service.logout_everywhere(self.user)
+
+        self.assertEqual(self.user.token_version, 1)
+        self.sessions.revoke_all.assert_called_once_with(7, NOW)
+        self.users.save.assert_called_once_with(self.user)
+
+    def test_list_sessions_when_called_returns_active_sessions(self):
+        self.sessions.list_active.return_value = ["s"]
+
+        self.assertEqual(self.service.list_sessions(self.user), ["s"])
+        self.sessions.list_active.assert_called_once_with(7, NOW)
+
+    def test_revoke_session_when_owned_revokes_it(self):
+        self.sessions.get_active_for_user.return_value = AuthSession(id="s2", user_id=7)
+
+        self.service.revoke_session(self.user, "s2")
+
+        self.sessions.get_active_for_user.assert_called_once_with("s2", 7, NOW)
+        self.sessions.revoke.assert_called_once_with("s2", NOW)
+
+    def test_revoke_session_when_not_owned_raises_not_found_and_revokes_nothing(self):
+        self.sessions.get_active_for_user.return_value = None
+
+        with self.assertRaises(NotFound):
+            self.service.revoke_session(self.user, "s2")
+
+        self.sessions.revoke.assert_not_called()

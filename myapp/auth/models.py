@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from myapp.database import UTCDateTime, utcnow
+from myapp.extensions import db
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class AuthSession(db.Model):
+    """A login: one refresh-token family, and the anchor of its access tokens.
+
+    Tokens carry the session id (``sid``); revoking the row revokes every token of
+    the family at once, in every app process, because the check reads this table.
+    """
+
+    __tablename__ = "auth_sessions"
+
+    # Random, not sequential: ids appear in URLs and must not be guessable.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The jti of the one refresh token of this family that may still be used.
+    refresh_jti: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip: Mapped[str | None] = mapped_column(String(45))  # fits IPv6
+
+    def __repr__(self) -> str:
+        return f"<AuthSession id={self.id} user_id={self.user_id}>"

@@ -1,0 +1,247 @@
+"""Refresh rotation with reuse detection, logout, logout-all and the session list."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from myapp.auth.models import AuthSession
+from myapp.extensions import db
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/users/me"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def claims(app, token: str) -> dict:
+    return pyjwt.decode(
+        token, app.config["JWT_SECRET_KEY"], algorithms=["HS256"], audience="myapp-api"
+    )
+
+
+def sessions_of(user) -> list[AuthSession]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuthSession).where(AuthSession.user_id == user.id)))
+
+
+@pytest.fixture
+def tokens(auth, user) -> dict:
+    """A login's token pair for ``user``."""
+    return auth.login(email=user.email).get_json()
+
+
+class TestLoginSession:
+    def test_login_when_successful_records_session_with_client_details(self, app, auth, user):
+        body = auth.login(email=user.email).get_json()
+
+        (row,) = sessions_of(user)
+        assert claims(app, body["access_token"])["sid"] == row.id
+        assert claims(app, body["refresh_token"])["jti"] == row.refresh_jti
+        assert row.revoked_at is None
+        assert row.ip == "127.0.0.1"
+
+
+class TestRefresh:
+    def test_refresh_when_token_current_returns_new_pair_and_spends_old(
+        self, app, client, user, tokens
+    ):
+        response = client.post(REFRESH, headers=bearer(tokens["refresh_token"]))
+
+        body = response.get_json()
+        (row,) = sessions_of(user)
+        assert response.status_code == 200
+        assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+        assert body["refresh_token"] != tokens["refresh_token"]
+        assert claims(app, body["refresh_token"])["jti"] == row.refresh_jti
+        assert claims(app, body["access_token"])["fresh"] is False
+        assert client.get(ME, headers=bearer(body["access_token"])).status_code == 200
+
+    def test_refresh_when_spent_token_reused_revokes_whole_family(self, client, user, tokens):
+        rt1 = tokens["refresh_token"]
+        rotated = client.post(REFRESH, headers=bearer(rt1)).get_json()
+
+        reuse = client.post(REFRESH, headers=bearer(rt1))
+        newest = client.post(REFRESH, headers=bearer(rotated["refresh_token"]))
+
+        assert reuse.status_code == 401
+        assert "reuse" in reuse.get_json()["detail"]
+        assert newest.status_code == 401
+        assert client.get(ME, headers=bearer(rotated["access_token"])).status_code == 401
+        assert sessions_of(user)[0].revoked_at is not None
+
+    def test_refresh_when_reuse_detected_leaves_other_sessions_alive(self, client, auth, user):
+        stolen = auth.login(email=user.email).get_json()
+        other = auth.login(email=user.email).get_json()
+        client.post(REFRESH, headers=bearer(stolen["refresh_token"]))
+
+        client.post(REFRESH, headers=bearer(stolen["refresh_token"]))
+
+        assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200
+
+    def test_refresh_when_access_token_sent_returns_401(self, client, tokens):
+        response = client.post(REFRESH, headers=bearer(tokens["access_token"]))
+
+        assert response.status_code == 401
+        assert response.mimetype == "application/problem+json"
+
+    def test_refresh_when_session_expired_returns_401(self, app, client, auth, user):
+        with freeze_time("2026-03-01 12:00:00") as clock:
+            tokens = auth.login(email=user.email).get_json()
+            clock.tick(app.config["JWT_REFRESH_TOKEN_EXPIRES"] + timedelta(seconds=1))
+
+            response = client.post(REFRESH, headers=bearer(tokens["refresh_token"]))
+
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "Token has expired."
+
+    def test_refresh_when_rotated_extends_session_expiry(self, app, client, auth, user):
+        with freeze_time("2026-03-01 12:00:00") as clock:
+            tokens = auth.login(email=user.email).get_json()
+            clock.tick(timedelta(days=1))
+
+            client.post(REFRESH, headers=bearer(tokens["refresh_token"]))
+
+        (row,) = sessions_of(user)
+        lifetime = app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+        assert row.expires_at == row.created_at + timedelta(days=1) + lifetime
+        assert row.last_used_at == row.created_at + timedelta(days=1)
+
+
+class TestLogout:
+    def test_logout_when_called_revokes_access_and_refresh_of_session(self, client, user, tokens):
+        response = client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+
+        assert response.status_code == 204
+        assert response.get_data() == b""
+        assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 401
+        assert client.post(REFRESH, headers=bearer(tokens["refresh_token"])).status_code == 401
+        assert sessions_of(user)[0].revoked_at is not None
+
+    def test_logout_when_called_keeps_other_sessions(self, client, auth, user):
+        first = auth.login(email=user.email).get_json()
+        second = auth.login(email=user.email).get_json()
+
+        client.post("/api/v1/auth/logout", headers=bearer(first["access_token"]))
+
+        assert client.get(ME, headers=bearer(second["access_token"])).status_code == 200
+
+    def test_logout_all_when_called_revokes_every_session_and_bumps_version(
+        self, client, auth, user
+    ):
+        first = auth.login(email=user.email).get_json()
+        second = auth.login(email=user.email).get_json()
+        version = user.token_version
+
+        response = client.post("/api/v1/auth/logout-all", headers=bearer(first["access_token"]))
+
+        assert response.status_code == 204
+        for pair in (first, second):
+            assert client.get(ME, headers=bearer(pair["access_token"])).status_code == 401
+            assert client.post(REFRESH, headers=bearer(pair["refresh_token"])).status_code == 401
+        assert all(row.revoked_at is not None for row in sessions_of(user))
+        db.session.refresh(user)
+        assert user.token_version == version + 1
+
+    def test_logout_all_when_followed_by_login_in_same_second_new_login_works(
+        self, client, auth, user
+    ):
+        with freeze_time("2026-03-01 12:00:00"):
+            old = auth.login(email=user.email).get_json()
+            client.post("/api/v1/auth/logout-all", headers=bearer(old["access_token"]))
+
+            new = auth.login(email=user.email).get_json()
+            response = client.get(ME, headers=bearer(new["access_token"]))
+
+        assert response.status_code == 200
+
+
+class TestSessionList:
+    def test_sessions_when_listed_show_live_sessions_of_user_only(self, client, auth, user):
+        first = client.post(
+            "/api/v1/auth/login",
+            json={"email": user.email, "password": DEFAULT_PASSWORD},
+            headers={"User-Agent": "Phone/1.0"},
+            environ_base={"REMOTE_ADDR": "198.51.100.7"},
+        ).get_json()
+        auth.login(email=user.email)
+        auth.login(email=UserFactory().email)
+
+        response = client.get("/api/v1/auth/sessions", headers=bearer(first["access_token"]))
+
+        body = response.get_json()
+        assert response.status_code == 200
+        assert len(body) == 2
+        assert set(body[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip"}
+        assert {"Phone/1.0"} <= {item["user_agent"] for item in body}
+        assert {"198.51.100.7"} <= {item["ip"] for item in body}
+        assert {item["id"] for item in body} == {row.id for row in sessions_of(user)}
+
+    def test_sessions_when_one_logged_out_omits_it(self, client, auth, user):
+        first = auth.login(email=user.email).get_json()
+        second = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/logout", headers=bearer(first["access_token"]))
+        response = client.get("/api/v1/auth/sessions", headers=bearer(second["access_token"]))
+
+        body = response.get_json()
+
+        assert [item["id"] for item in body] == [
+            row.id for row in sessions_of(user) if row.revoked_at is None
+        ]
+
+    def test_delete_session_when_owned_revokes_it(self, app, client, auth, user):
+        current = auth.login(email=user.email).get_json()
+        other = auth.login(email=user.email).get_json()
+        other_id = claims(app, other["access_token"])["sid"]
+
+        response = client.delete(
+            f"/api/v1/auth/sessions/{other_id}", headers=bearer(current["access_token"])
+        )
+
+        assert response.status_code == 204
+        assert client.get(ME, headers=bearer(other["access_token"])).status_code == 401
+        assert client.get(ME, headers=bearer(current["access_token"])).status_code == 200
+        assert next(r for r in sessions_of(user) if r.id == other_id).revoked_at is not None
+
+    @pytest.mark.parametrize("kind", ["other-user", "unknown", "not-a-uuid"])
+    def test_delete_session_when_not_users_own_returns_404_and_revokes_nothing(
+        self, client, auth, user, kind
+    ):
+        mine = auth.login(email=user.email).get_json()
+        stranger = UserFactory()
+        auth.login(email=stranger.email)
+        session_id = {
+            "other-user": sessions_of(stranger)[0].id,
+            "unknown": str(uuid.uuid4()),
+            "not-a-uuid": "12345",
+        }[kind]
+
+        response = client.delete(
+            f"/api/v1/auth/sessions/{session_id}", headers=bearer(mine["access_token"])
+        )
+
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"
+        assert sessions_of(stranger)[0].revoked_at is None
+
+
+class TestPruneTokens:
+    def test_prune_tokens_when_run_deletes_only_expired_sessions(self, app, auth, user):
+        with freeze_time("2026-01-01 00:00:00"):
+            auth.login(email=user.email)
+        with freeze_time("2026-03-01 00:00:00"):
+            auth.login(email=user.email)
+
+            result = app.test_cli_runner().invoke(args=["prune-tokens"])
+
+        assert result.exit_code == 0
+        assert "Deleted 1 expired session(s)." in result.output
+        assert len(sessions_of(user)) == 1

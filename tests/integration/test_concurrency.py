@@ -1,0 +1,53 @@
+"""Races that only real concurrent connections can show (PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import requires_postgresql
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.committed import committed_app
+
+pytestmark = requires_postgresql
+
+THREADS = 8
+
+
+@pytest.fixture
+def real_app():
+    with committed_app("concurrency") as app:
+        yield app
+
+
+def race(app, requests) -> list[int]:
+    """Send the requests from separate threads, released at the same instant."""
+    barrier = threading.Barrier(len(requests))
+
+    def send(request):
+        client = app.test_client()
+        barrier.wait()
+        return request(client).status_code
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+class TestConcurrentRefresh:
+    def test_refresh_when_same_token_sent_concurrently_exactly_one_succeeds(self, real_app):
+        with real_app.app_context():
+            user = UserFactory()
+            email = user.email
+        tokens = real_app.test_client().post(
+            "/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD}
+        ).get_json()
+        headers = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+
+        statuses = race(
+            real_app, [lambda c: c.post("/api/v1/auth/refresh", headers=headers)] * THREADS
+        )
+
+        assert Counter(statuses) == {200: 1, 401: THREADS - 1}
