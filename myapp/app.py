@@ -14,7 +14,7 @@ from myapp.auth.tokens import configure_jwt
 from myapp.config import Config, resolve_config
 from myapp.database import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
-from myapp.extensions import api, db, jwt, migrate, passwords
+from myapp.extensions import api, db, jwt, mail, migrate, passwords
 
 
 def create_app(
@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     configure_jwt(jwt)
     passwords.init_app(app)
+    mail.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -83,6 +83,24 @@ class Config:
     PASSWORD_MIN_LENGTH = 12
     PASSWORD_MAX_LENGTH = 128
 
+    # -- Email ------------------------------------------------------------
+    EMAIL_BACKEND = "console"  # console | smtp | memory
+    EMAIL_SENDER = "myapp <no-reply@localhost>"
+    SMTP_HOST = "localhost"
+    SMTP_PORT = 587
+    SMTP_STARTTLS = True
+    SMTP_SSL = False
+    SMTP_USERNAME = None
+    SMTP_PASSWORD = None
+    SMTP_TIMEOUT = 10
+
+    # -- Account tokens (password reset, email verification) ---------------
+    # Links in emails are built from this, never from the request's Host header
+    # (which an attacker controls: reset-link poisoning).
+    APP_BASE_URL = "http://127.0.0.1:5000"
+    PASSWORD_RESET_TOKEN_EXPIRES = 30 * 60  # seconds
+    EMAIL_VERIFICATION_TOKEN_EXPIRES = 24 * 3600  # seconds
+
     # -- OpenAPI (flask-smorest) ------------------------------------------
     API_TITLE = "myapp"
     API_VERSION = "v1"
@@ -111,6 +129,8 @@ class TestingConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             env.get("TEST_DATABASE_URL", "sqlite://")
         )
+
+    EMAIL_BACKEND = "memory"
 
     # Cheapest argon2id parameters: same code path, ~1000x faster tests.
     ARGON2_TIME_COST = 1
@@ -146,6 +166,8 @@ class ProductionConfig(Config):
             config.get("ARGON2_TIME_COST", 0)
         ) < 2:
             problems.append("argon2 parameters are below the OWASP floor (m=19 MiB, t=2)")
+        if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
+            problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems))
 

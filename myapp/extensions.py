@@ -7,6 +7,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from myapp.mail import Mail
 from myapp.passwords import PasswordHasher
 
 # Deterministic constraint names: Alembic can then ALTER/DROP them, on SQLite too.
@@ -28,3 +29,4 @@ migrate = Migrate()
 jwt = JWTManager()
 api = Api()
 passwords = PasswordHasher()
+mail = Mail()

@@ -9,9 +9,12 @@ from __future__ import annotations
 import secrets
 import unicodedata
 
+from functools import cache
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 
 def normalise_password(password: str) -> str:
@@ -20,6 +23,17 @@ def normalise_password(password: str) -> str:
     NIST SP 800-63B recommends normalising Unicode passwords; nothing is truncated.
     """
     return unicodedata.normalize("NFKC", password)
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    # The 30,000 most common passwords of the list zxcvbn maintains (lower-case).
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def is_common_password(password: str) -> bool:
+    """True for a password on the common-passwords list, whatever its letter case."""
+    return normalise_password(password).lower() in _common_passwords()
 
 
 class PasswordHasher:

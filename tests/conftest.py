@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from myapp.extensions import db
+from myapp.extensions import db, mail
 from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from tests.support.database import (
     database_url_for_tests,
     get_test_app,
-    isolated_database,
+    isolated_test,
     release_test_app,
 )
 
@@ -35,7 +37,7 @@ def _session_app():
 @pytest.fixture
 def app(_session_app):
     """The app, inside a transaction that is rolled back after the test."""
-    with _session_app.app_context(), isolated_database():
+    with _session_app.app_context(), isolated_test(_session_app):
         yield _session_app
 
 
@@ -43,6 +45,12 @@ def app(_session_app):
 def session(app):
     """The SQLAlchemy session the app uses (shared with the test's requests)."""
     return db.session
+
+
+@pytest.fixture
+def outbox(app):
+    """The emails the app has sent during this test (memory backend)."""
+    return mail.outbox
 
 
 @pytest.fixture
@@ -104,3 +112,10 @@ requires_postgresql = pytest.mark.skipif(
     reason="needs concurrent connections to one database: runs in the PostgreSQL environment "
     "(make test-postgres, tox -e py312-postgres), which CI runs",
 )
+
+
+def token_from(message) -> str:
+    """The token in the link of an email."""
+    match = re.search(r"[?&]token=([\w-]+)", message.body)
+    assert match, f"no token link in {message.body!r}"
+    return match.group(1)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -37,3 +38,29 @@ class AuthSession(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuthSession id={self.id} user_id={self.user_id}>"
+
+
+class TokenPurpose(enum.StrEnum):
+    PASSWORD_RESET = "password_reset"
+    EMAIL_VERIFICATION = "email_verification"
+
+
+class ActionToken(db.Model):
+    """A single-use token sent by email (password reset, email verification).
+
+    Only a SHA-256 of the token is stored: a database leak yields no usable link.
+    ``binding`` is a digest of what the token is about (the password hash for a
+    reset, the email address for a verification): once that changes, the token is
+    dead, whatever path changed it.
+    """
+
+    __tablename__ = "action_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    binding: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from myapp.auth.models import AuthSession
+from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db
 from myapp.users.models import User
 
@@ -112,3 +112,31 @@ class SessionRepository:
         return select(AuthSession).where(
             AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
         )
+
+
+class ActionTokenRepository:
+    def __init__(self, session: Session | None = None) -> None:
+        self.session = session if session is not None else db.session
+
+    def add(self, token: ActionToken) -> ActionToken:
+        self.session.add(token)
+        self.session.commit()
+        return token
+
+    def get_by_hash(self, token_hash: str) -> ActionToken | None:
+        return self.session.scalar(select(ActionToken).where(ActionToken.token_hash == token_hash))
+
+    def consume(self, token_id: int, now: datetime) -> bool:
+        """Mark the token used if nobody did yet; True if we did. Does not commit:
+        the use and its effect (new password, verified flag) land together."""
+        result = self.session.execute(
+            update(ActionToken)
+            .where(ActionToken.id == token_id, ActionToken.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return result.rowcount == 1
+
+    def prune(self, now: datetime) -> int:
+        result = self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
+        self.session.commit()
+        return result.rowcount

@@ -1,31 +1,35 @@
 from __future__ import annotations
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import Blueprint
 
 from myapp.auth.decorators import BEARER
-from myapp.auth.repository import SessionRepository
-from myapp.auth.schemas import LoginSchema, RegisterSchema, SessionSchema, TokenSchema
-from myapp.auth.service import AuthService, ClientInfo
-from myapp.auth.tokens import SESSION_CLAIM, TokenService
-from myapp.extensions import passwords
-from myapp.users.repository import UserRepository
+from myapp.auth.schemas import (
+    LoginSchema,
+    MessageSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
+    RegisterSchema,
+    SessionSchema,
+    TokenSchema,
+    VerifyEmailSchema,
+)
+from myapp.auth.service import ClientInfo
+from myapp.auth.tokens import SESSION_CLAIM
+from myapp.services import account_service, auth_service
 from myapp.users.schemas import UserSchema
 
 blp = Blueprint(
-    "auth", __name__, url_prefix="/api/v1/auth", description="Registration, login and sessions."
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Registration, login, sessions and account recovery.",
 )
 
-
-def auth_service() -> AuthService:
-    return AuthService(
-        UserRepository(),
-        SessionRepository(),
-        passwords,
-        TokenService(),
-        session_lifetime=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
-    )
+RESET_REQUESTED = {
+    "detail": "If an active account uses this address, a reset link has been sent to it."
+}
 
 
 def client_info() -> ClientInfo:
@@ -36,7 +40,7 @@ def client_info() -> ClientInfo:
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
 def register(data):
-    """Create an account.
+    """Create an account and send a verification email.
 
     The email is stored trimmed and lower-cased; email and username are unique
     regardless of letter case.
@@ -103,3 +107,39 @@ def list_sessions():
 def revoke_session(session_id):
     """Revoke one of the user's sessions (404 for any other id)."""
     auth_service().revoke_session(current_user, str(session_id))
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.arguments(PasswordResetRequestSchema)
+@blp.response(202, MessageSchema)
+def request_password_reset(data):
+    """Email a password-reset link. The answer is the same whether or not the
+    account exists."""
+    account_service().request_password_reset(data["email"])
+    return RESET_REQUESTED
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@blp.arguments(PasswordResetConfirmSchema)
+@blp.response(204)
+def confirm_password_reset(data):
+    """Set a new password with a reset token; ends every session (log in again)."""
+    account_service().reset_password(data["token"], data["new_password"])
+
+
+@blp.route("/verify-email", methods=["POST"])
+@blp.arguments(VerifyEmailSchema)
+@blp.response(200, UserSchema)
+def verify_email(data):
+    """Confirm the email address with the token sent to it."""
+    return account_service().verify_email(data["token"])
+
+
+@blp.route("/verify-email/resend", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.response(202, MessageSchema)
+@jwt_required()
+def resend_verification():
+    """Send a new verification email (409 when already verified)."""
+    account_service().resend_verification(current_user)
+    return {"detail": "A verification email has been sent."}

@@ -57,3 +57,28 @@ class SessionSchema(Schema):
     )
     user_agent = fields.String(dump_only=True, allow_none=True)
     ip = fields.String(dump_only=True, allow_none=True)
+
+
+class PasswordResetRequestSchema(Schema):
+    email = LoginEmail(required=True, validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
+
+
+class TokenField(Text):
+    """A token from an email link: opaque, bounded, printable."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", validate.Length(min=1, max=256))
+        super().__init__(**kwargs)
+
+
+class PasswordResetConfirmSchema(Schema):
+    token = TokenField(required=True)
+    new_password = NewPassword(required=True)
+
+
+class VerifyEmailSchema(Schema):
+    token = TokenField(required=True)
+
+
+class MessageSchema(Schema):
+    detail = fields.String(required=True)

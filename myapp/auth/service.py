@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from myapp.auth.account import AccountService
 from myapp.auth.models import AuthSession
 from myapp.auth.repository import SessionRepository
 from myapp.auth.tokens import TokenPair, TokenService
@@ -52,6 +53,7 @@ class AuthService:
         sessions: SessionRepository,
         passwords: PasswordHasher,
         tokens: TokenService,
+        account: AccountService,
         *,
         session_lifetime: timedelta,
     ) -> None:
@@ -59,6 +61,7 @@ class AuthService:
         self.sessions = sessions
         self.passwords = passwords
         self.tokens = tokens
+        self.account = account
         # A session lives as long as its refresh token; each rotation extends it.
         self.session_lifetime = session_lifetime
 
@@ -71,10 +74,12 @@ class AuthService:
             raise Conflict("This username is taken.")
         user = User(email=email, username=username, password_hash=self.passwords.hash(password))
         try:
-            return self.users.add(user)
+            self.users.add(user)
         except DuplicateUserError:
             # Lost a race with a concurrent registration of the same email/username.
             raise Conflict("An account with this email or username already exists.") from None
+        self.account.send_verification(user)
+        return user
 
     def authenticate(
         self, password: str, *, email: str | None = None, username: str | None = None

@@ -24,6 +24,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    is_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Bumping it invalidates every token issued before (tokens carry it as "ver").
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # Python-side defaults: evaluated per row, in UTC, and controllable by freezegun.

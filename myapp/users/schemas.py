@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
+from myapp.passwords import is_common_password
 from myapp.schemas import Text
 from myapp.users.models import (
     EMAIL_MAX_LENGTH,
@@ -67,6 +68,10 @@ class NewPassword(fields.String):
         # Checked before any hashing; counted in characters, never truncated.
         if not low <= len(value) <= high:
             raise ValidationError(f"Length must be between {low} and {high} characters.")
+        if is_common_password(value):
+            raise ValidationError(
+                "This password is one of the most commonly used passwords; choose another."
+            )
         return value
 
 
@@ -76,9 +81,13 @@ class UserSchema(Schema):
     username = fields.String(dump_only=True)
     is_active = fields.Boolean(dump_only=True)
     is_admin = fields.Boolean(dump_only=True)
+    is_verified = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
 
-class UserIdPath(Schema):
-    user_id = fields.Integer(required=True)
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+    new_password = NewPassword(required=True)

@@ -124,6 +124,7 @@ class TestMeRejectsBadAuthorization:
             {"sub": None},
             {"sub": "not-a-number"},
             {"sub": "999999"},
+            {"sub": "99999999999999999999"},
             {"type": "refresh"},
             {"iss": "someone-else"},
             {"aud": "another-api"},
@@ -133,7 +134,7 @@ class TestMeRejectsBadAuthorization:
             {"exp": int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())},
         ],
         ids=[
-            "no-sub", "bad-sub", "unknown-user", "refresh-as-access", "wrong-issuer",
+            "no-sub", "bad-sub", "unknown-user", "sub-out-of-range", "refresh-as-access", "wrong-issuer",
             "wrong-audience", "no-version", "stale-version", "not-yet-valid", "expired",
         ],
     )

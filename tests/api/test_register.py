@@ -11,7 +11,9 @@ from tests.factories import UserFactory
 
 URL = "/api/v1/auth/register"
 VALID = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
-USER_KEYS = {"id", "email", "username", "is_active", "is_admin", "created_at", "updated_at"}
+USER_KEYS = {
+    "id", "email", "username", "is_active", "is_admin", "is_verified", "created_at", "updated_at",
+}
 
 
 def user_count() -> int:
@@ -27,7 +29,7 @@ class TestRegisterSuccess:
         assert set(body) == USER_KEYS
         assert body["email"] == "ada@example.com"
         assert body["username"] == "ada"
-        assert (body["is_active"], body["is_admin"]) == (True, False)
+        assert (body["is_active"], body["is_admin"], body["is_verified"]) == (True, False, False)
         assert response.headers["Location"] == f"/api/v1/users/{body['id']}"
 
     def test_register_when_valid_stores_normalised_user_with_argon2id_hash(self, client):

@@ -243,5 +243,5 @@ class TestPruneTokens:
             result = app.test_cli_runner().invoke(args=["prune-tokens"])
 
         assert result.exit_code == 0
-        assert "Deleted 1 expired session(s)." in result.output
+        assert "Deleted 1 expired session(s)" in result.output
         assert len(sessions_of(user)) == 1

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 
 from myapp import create_app
 from myapp.config import normalise_database_url
-from myapp.extensions import db
+from myapp.extensions import db, mail
 
 DEFAULT_TEST_DATABASE_URL = "sqlite://"
 
@@ -171,3 +171,13 @@ def isolated_database() -> Iterator[None]:
         if transaction.is_active:
             transaction.rollback()
         connection.close()
+
+
+@contextmanager
+def isolated_test(app: Flask) -> Iterator[None]:
+    """Everything a test must not leak: its database work and the app's in-memory
+    state (the email outbox). Call inside an app context."""
+    mail.outbox.clear()
+    with isolated_database():
+        yield
+    mail.outbox.clear()

@@ -8,6 +8,7 @@ from unittest import mock
 
 from freezegun import freeze_time
 
+from myapp.auth.account import AccountService
 from myapp.auth.models import AuthSession
 from myapp.auth.repository import SessionRepository
 from myapp.auth.service import (
@@ -35,8 +36,14 @@ class AuthServiceTestCase(unittest.TestCase):
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.tokens = mock.create_autospec(TokenService, instance=True)
         self.tokens.issue.return_value = TOKENS
+        self.account = mock.create_autospec(AccountService, instance=True)
         self.service = AuthService(
-            self.users, self.sessions, self.passwords, self.tokens, session_lifetime=LIFETIME
+            self.users,
+            self.sessions,
+            self.passwords,
+            self.tokens,
+            self.account,
+            session_lifetime=LIFETIME,
         )
         self.user = User(
             id=7, email="ada@example.com", username="ada", password_hash="$h",
@@ -58,6 +65,7 @@ class TestRegister(AuthServiceTestCase):
         self.users.find_conflicts.assert_called_once_with("ada@example.com", "ada")
         self.passwords.hash.assert_called_once_with("a long password!")
         self.users.add.assert_called_once_with(user)
+        self.account.send_verification.assert_called_once_with(user)
         self.assertEqual(
             (user.email, user.username, user.password_hash),
             ("ada@example.com", "ada", "$argon2id$hash"),
@@ -72,6 +80,7 @@ class TestRegister(AuthServiceTestCase):
         self.assertIn("email", caught.exception.detail)
         self.users.add.assert_not_called()
         self.passwords.hash.assert_not_called()
+        self.account.send_verification.assert_not_called()
 
     def test_register_when_username_taken_raises_conflict_and_adds_nothing(self):
         self.users.find_conflicts.return_value = (False, True)
@@ -87,6 +96,8 @@ class TestRegister(AuthServiceTestCase):
 
         with self.assertRaises(Conflict):
             self.service.register("ada@example.com", "ada", "a long password!")
+
+        self.account.send_verification.assert_not_called()
 
 
 class TestAuthenticate(AuthServiceTestCase):

@@ -26,9 +26,16 @@ PRODUCTION_ENV = {
 }
 
 
+PRODUCTION_SETTINGS = {"APP_BASE_URL": "https://accounts.example.com"}
+
+
+def production_app(env, **overrides):
+    return create_app(ProductionConfig(env), overrides={**PRODUCTION_SETTINGS, **overrides})
+
+
 class TestProductionConfig:
     def test_create_app_when_production_env_complete_starts(self):
-        app = create_app(ProductionConfig(PRODUCTION_ENV))
+        app = production_app(PRODUCTION_ENV)
 
         assert app.config["CONFIG_NAME"] == "production"
         assert app.config["JWT_SECRET_KEY"] == "j" * 32
@@ -48,11 +55,16 @@ class TestProductionConfig:
         env = {k: v for k, v in {**PRODUCTION_ENV, **change}.items() if v is not None}
 
         with pytest.raises(ConfigurationError, match=message):
-            create_app(ProductionConfig(env))
+            production_app(env)
 
     def test_create_app_when_production_argon2_below_owasp_floor_refuses(self):
         with pytest.raises(ConfigurationError, match="OWASP"):
-            create_app(ProductionConfig(PRODUCTION_ENV), overrides={"ARGON2_MEMORY_COST": 1024})
+            production_app(PRODUCTION_ENV, ARGON2_MEMORY_COST=1024)
+
+    @pytest.mark.parametrize("base_url", ["http://accounts.example.com", ""])
+    def test_create_app_when_production_base_url_not_https_refuses(self, base_url):
+        with pytest.raises(ConfigurationError, match="APP_BASE_URL"):
+            production_app(PRODUCTION_ENV, APP_BASE_URL=base_url)
 
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)

@@ -1,0 +1,131 @@
+"""Sending email through a backend chosen by configuration.
+
+``EMAIL_BACKEND``: ``console`` (logs the message; development default), ``smtp``
+(``SMTP_*`` settings), ``memory`` (keeps an outbox list; tests). Callers use
+``EmailService.send`` and handle ``EmailDeliveryError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage as MIMEMessage
+from typing import Protocol
+
+from flask import Flask, current_app
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    subject: str
+    body: str
+
+
+class EmailDeliveryError(Exception):
+    """The backend could not hand the message over."""
+
+
+class EmailBackend(Protocol):
+    def send(self, message: EmailMessage, sender: str) -> None: ...
+
+
+class ConsoleBackend:
+    """Writes the message to the log: development, where nothing should be sent."""
+
+    def send(self, message: EmailMessage, sender: str) -> None:
+        logger.info(
+            "Email to %s from %s: %s\n%s", message.to, sender, message.subject, message.body
+        )
+
+
+class MemoryBackend:
+    """Keeps messages in ``outbox``: tests read what would have been sent."""
+
+    def __init__(self) -> None:
+        self.outbox: list[EmailMessage] = []
+
+    def send(self, message: EmailMessage, sender: str) -> None:
+        self.outbox.append(message)
+
+
+@dataclass(frozen=True)
+class SMTPBackend:
+    host: str
+    port: int = 587
+    starttls: bool = True
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+
+    def send(self, message: EmailMessage, sender: str) -> None:
+        mime = MIMEMessage()
+        mime["From"], mime["To"], mime["Subject"] = sender, message.to, message.subject
+        mime.set_content(message.body)
+        context = ssl.create_default_context()
+        if self.ssl:
+            connection = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with connection as smtp:
+            if self.starttls and not self.ssl:
+                smtp.starttls(context=context)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(mime)
+
+
+class EmailService:
+    def __init__(self, backend: EmailBackend, sender: str) -> None:
+        self.backend = backend
+        self.sender = sender
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        try:
+            self.backend.send(EmailMessage(to=to, subject=subject, body=body), self.sender)
+        except Exception as error:  # any backend failure is a delivery failure to callers
+            raise EmailDeliveryError(f"Could not send email: {error}") from error
+
+
+def backend_from_config(config) -> EmailBackend:
+    name = config["EMAIL_BACKEND"]
+    if name == "console":
+        return ConsoleBackend()
+    if name == "memory":
+        return MemoryBackend()
+    if name == "smtp":
+        return SMTPBackend(
+            host=config["SMTP_HOST"],
+            port=int(config["SMTP_PORT"]),
+            starttls=bool(config["SMTP_STARTTLS"]),
+            ssl=bool(config["SMTP_SSL"]),
+            username=config["SMTP_USERNAME"],
+            password=config["SMTP_PASSWORD"],
+            timeout=float(config["SMTP_TIMEOUT"]),
+        )
+    raise ValueError(f"Unknown EMAIL_BACKEND {name!r}: use console, smtp or memory")
+
+
+class Mail:
+    """Flask extension holding each app's ``EmailService``."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["myapp.mail"] = EmailService(
+            backend_from_config(app.config), app.config["EMAIL_SENDER"]
+        )
+
+    @property
+    def service(self) -> EmailService:
+        return current_app.extensions["myapp.mail"]
+
+    @property
+    def outbox(self) -> list[EmailMessage]:
+        """The memory backend's outbox (tests)."""
+        return self.service.backend.outbox

@@ -1,0 +1,225 @@
+"""AccountService rules (password change/reset, verification), collaborators mocked."""
+
+from __future__ import annotations
+
+import unittest
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+from freezegun import freeze_time
+
+from myapp.auth.account import (
+    AccountService,
+    AccountSettings,
+    AlreadyVerified,
+    InvalidActionToken,
+    WrongPassword,
+    digest,
+)
+from myapp.auth.models import ActionToken, TokenPurpose
+from myapp.auth.repository import ActionTokenRepository, SessionRepository
+from myapp.mail import EmailDeliveryError, EmailService
+from myapp.passwords import PasswordHasher
+from myapp.users.models import User
+from myapp.users.repository import UserRepository
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+SETTINGS = AccountSettings(
+    base_url="https://accounts.example.com",
+    reset_lifetime=timedelta(minutes=30),
+    verification_lifetime=timedelta(hours=24),
+)
+
+
+class AccountServiceTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.users = mock.create_autospec(UserRepository, instance=True)
+        self.sessions = mock.create_autospec(SessionRepository, instance=True)
+        self.tokens = mock.create_autospec(ActionTokenRepository, instance=True)
+        self.passwords = mock.create_autospec(PasswordHasher, instance=True)
+        self.email = mock.create_autospec(EmailService, instance=True)
+        self.service = AccountService(
+            self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS
+        )
+        self.user = User(
+            id=7, email="ada@example.com", username="ada", password_hash="$old",
+            is_active=True, is_verified=False, token_version=0,
+        )
+        self.users.get.return_value = self.user
+        self.users.get_by_email.return_value = self.user
+        self.passwords.hash.return_value = "$new"
+        self.tokens.consume.return_value = True
+        self.enterContext(freeze_time(NOW))
+
+    def sent_token(self) -> str:
+        """The raw token in the link of the one email sent."""
+        (to, subject, body), _ = self.email.send.call_args
+        return body.split("token=")[1].split()[0]
+
+    def stored(self, kind: TokenPurpose, bound_to: str, **changes) -> ActionToken:
+        """Make the repository hold the token "raw" of this kind, with ``changes``."""
+        row = ActionToken(
+            id=1, user_id=7, purpose=kind, token_hash=digest("raw"), binding=digest(bound_to),
+            created_at=NOW, expires_at=NOW + timedelta(minutes=30), used_at=None,
+        )
+        for key, value in changes.items():
+            setattr(row, key, value)
+        self.tokens.get_by_hash.return_value = row
+        return row
+
+
+class TestChangePassword(AccountServiceTestCase):
+    def test_change_password_when_current_correct_sets_hash_and_revokes_others(self):
+        self.passwords.verify.return_value = True
+
+        self.service.change_password(self.user, "old pw", "new password!", keep_session="s1")
+
+        self.assertEqual(self.user.password_hash, "$new")
+        self.sessions.revoke_all.assert_called_once_with(7, NOW, keep="s1")
+        self.users.save.assert_called_once_with(self.user)
+
+    def test_change_password_when_current_wrong_raises_and_changes_nothing(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(WrongPassword):
+            self.service.change_password(self.user, "bad", "new password!", keep_session="s1")
+
+        self.assertEqual(self.user.password_hash, "$old")
+        self.sessions.revoke_all.assert_not_called()
+        self.users.save.assert_not_called()
+
+
+class TestRequestPasswordReset(AccountServiceTestCase):
+    def test_request_reset_when_account_active_stores_hashed_token_and_emails_link(self):
+        self.service.request_password_reset(" ADA@example.com ")
+
+        (row,), _ = self.tokens.add.call_args
+        token = self.sent_token()
+        (to, subject, body), _ = self.email.send.call_args
+        self.users.get_by_email.assert_called_once_with("ada@example.com")
+        self.assertEqual(to, "ada@example.com")
+        self.assertIn(f"https://accounts.example.com/reset-password?token={token}", body)
+        self.assertGreaterEqual(len(token), 43)  # 32 random bytes, base64url
+        self.assertEqual(row.token_hash, digest(token))
+        self.assertNotIn(token, (row.token_hash, row.binding))
+        self.assertEqual((row.purpose, row.binding), (TokenPurpose.PASSWORD_RESET, digest("$old")))
+        self.assertEqual(row.expires_at, NOW + timedelta(minutes=30))
+
+    def test_request_reset_when_account_unknown_sends_nothing(self):
+        self.users.get_by_email.return_value = None
+
+        self.service.request_password_reset("nobody@example.com")
+
+        self.tokens.add.assert_not_called()
+        self.email.send.assert_not_called()
+
+    def test_request_reset_when_account_inactive_sends_nothing(self):
+        self.user.is_active = False
+
+        self.service.request_password_reset("ada@example.com")
+
+        self.email.send.assert_not_called()
+
+    def test_request_reset_when_delivery_fails_logs_and_returns(self):
+        self.email.send.side_effect = EmailDeliveryError("smtp down")
+
+        with self.assertLogs("myapp.auth.account", "ERROR") as logs:
+            self.service.request_password_reset("ada@example.com")
+
+        self.assertIn("Email delivery failed", logs.output[0])
+
+
+class TestResetPassword(AccountServiceTestCase):
+    def test_reset_when_token_valid_sets_password_and_ends_every_session(self):
+        row = self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+
+        self.service.reset_password("raw", "new password!")
+
+        self.tokens.get_by_hash.assert_called_once_with(digest("raw"))
+        self.tokens.consume.assert_called_once_with(row.id, NOW)
+        self.assertEqual((self.user.password_hash, self.user.token_version), ("$new", 1))
+        self.sessions.revoke_all.assert_called_once_with(7, NOW)
+        self.users.save.assert_called_once_with(self.user)
+
+    def test_reset_when_token_unknown_raises(self):
+        self.tokens.get_by_hash.return_value = None
+
+        with self.assertRaises(InvalidActionToken):
+            self.service.reset_password("raw", "new password!")
+
+        self.users.save.assert_not_called()
+
+    def test_reset_when_token_invalid_raises_and_changes_nothing(self):
+        cases = {
+            "used": {"used_at": NOW - timedelta(minutes=1)},
+            "expired": {"expires_at": NOW},
+            "other-purpose": {"purpose": TokenPurpose.EMAIL_VERIFICATION},
+            "password-changed-since": {"binding": digest("$older")},
+        }
+        for name, changes in cases.items():
+            with self.subTest(name):
+                self.stored(TokenPurpose.PASSWORD_RESET, "$old", **changes)
+
+                with self.assertRaises(InvalidActionToken):
+                    self.service.reset_password("raw", "new password!")
+
+                self.tokens.consume.assert_not_called()
+                self.assertEqual(self.user.password_hash, "$old")
+
+    def test_reset_when_user_inactive_raises(self):
+        self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+        self.user.is_active = False
+
+        with self.assertRaises(InvalidActionToken):
+            self.service.reset_password("raw", "new password!")
+
+    def test_reset_when_token_consumed_concurrently_raises(self):
+        self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+        self.tokens.consume.return_value = False
+
+        with self.assertRaises(InvalidActionToken):
+            self.service.reset_password("raw", "new password!")
+
+        self.users.save.assert_not_called()
+
+
+class TestEmailVerification(AccountServiceTestCase):
+    def test_send_verification_when_called_emails_link_bound_to_email(self):
+        self.service.send_verification(self.user)
+
+        (row,), _ = self.tokens.add.call_args
+        token = self.sent_token()
+        self.assertEqual(row.purpose, TokenPurpose.EMAIL_VERIFICATION)
+        self.assertEqual(row.binding, digest("ada@example.com"))
+        self.assertEqual(row.expires_at, NOW + timedelta(hours=24))
+        self.assertEqual(row.token_hash, digest(token))
+
+    def test_verify_email_when_token_valid_marks_user_verified(self):
+        self.stored(TokenPurpose.EMAIL_VERIFICATION, "ada@example.com")
+        self.users.save.side_effect = lambda user: user
+
+        result = self.service.verify_email("raw")
+
+        self.assertTrue(result.is_verified)
+        self.users.save.assert_called_once_with(self.user)
+
+    def test_verify_email_when_email_changed_since_raises(self):
+        self.stored(TokenPurpose.EMAIL_VERIFICATION, "old@example.com")
+
+        with self.assertRaises(InvalidActionToken):
+            self.service.verify_email("raw")
+
+        self.assertFalse(self.user.is_verified)
+
+    def test_resend_when_unverified_sends_new_link(self):
+        self.service.resend_verification(self.user)
+
+        self.email.send.assert_called_once()
+
+    def test_resend_when_already_verified_raises_conflict(self):
+        self.user.is_verified = True
+
+        with self.assertRaises(AlreadyVerified):
+            self.service.resend_verification(self.user)
+
+        self.email.send.assert_not_called()

@@ -1,0 +1,94 @@
+"""EmailService and backend selection, with the backend mocked."""
+
+from __future__ import annotations
+
+import unittest
+from unittest import mock
+
+from flask import Flask
+
+from myapp.mail import (
+    ConsoleBackend,
+    EmailDeliveryError,
+    EmailMessage,
+    EmailService,
+    Mail,
+    MemoryBackend,
+    SMTPBackend,
+    backend_from_config,
+)
+
+SMTP_CONFIG = {
+    "SMTP_HOST": "mail.example.com", "SMTP_PORT": "2525", "SMTP_STARTTLS": True,
+    "SMTP_SSL": False, "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_TIMEOUT": 5,
+}
+
+
+class TestEmailService(unittest.TestCase):
+    def setUp(self) -> None:
+        self.backend = mock.Mock()
+        self.service = EmailService(self.backend, "myapp <no-reply@example.com>")
+
+    def test_send_when_called_hands_message_and_sender_to_backend(self):
+        self.service.send("ada@example.com", "Hello", "Body")
+
+        self.backend.send.assert_called_once_with(
+            EmailMessage(to="ada@example.com", subject="Hello", body="Body"),
+            "myapp <no-reply@example.com>",
+        )
+
+    def test_send_when_backend_fails_raises_delivery_error_with_cause(self):
+        self.backend.send.side_effect = ConnectionRefusedError("nope")
+
+        with self.assertRaises(EmailDeliveryError) as caught:
+            self.service.send("ada@example.com", "Hello", "Body")
+
+        self.assertIsInstance(caught.exception.__cause__, ConnectionRefusedError)
+
+
+class TestBackends(unittest.TestCase):
+    def test_backend_from_config_when_named_builds_that_backend(self):
+        self.assertIsInstance(backend_from_config({"EMAIL_BACKEND": "console"}), ConsoleBackend)
+        self.assertIsInstance(backend_from_config({"EMAIL_BACKEND": "memory"}), MemoryBackend)
+
+    def test_backend_from_config_when_smtp_reads_smtp_settings(self):
+        backend = backend_from_config({"EMAIL_BACKEND": "smtp", **SMTP_CONFIG})
+
+        self.assertEqual(
+            backend,
+            SMTPBackend(host="mail.example.com", port=2525, starttls=True, ssl=False,
+                        username="u", password="p", timeout=5.0),
+        )
+
+    def test_backend_from_config_when_unknown_raises(self):
+        with self.assertRaises(ValueError):
+            backend_from_config({"EMAIL_BACKEND": "carrier-pigeon"})
+
+    def test_console_backend_when_sending_logs_message(self):
+        with self.assertLogs("myapp.mail", "INFO") as logs:
+            ConsoleBackend().send(EmailMessage("ada@example.com", "Hi", "Link"), "me")
+
+        self.assertIn("ada@example.com", logs.output[0])
+        self.assertIn("Link", logs.output[0])
+
+    def test_memory_backend_when_sending_appends_to_outbox(self):
+        backend = MemoryBackend()
+        message = EmailMessage("ada@example.com", "Hi", "Link")
+
+        backend.send(message, "me")
+
+        self.assertEqual(backend.outbox, [message])
+
+
+class TestMailExtension(unittest.TestCase):
+    def test_init_app_when_memory_backend_exposes_service_and_outbox(self):
+        app = Flask(__name__)
+        app.config.update(EMAIL_BACKEND="memory", EMAIL_SENDER="me")
+        mail = Mail()
+        mail.init_app(app)
+
+        with app.app_context():
+            mail.service.send("ada@example.com", "Hi", "Body")
+
+            self.assertEqual(mail.outbox, [EmailMessage("ada@example.com", "Hi", "Body")])
+            self.assertEqual(mail.service.sender, "me")
