@@ -15,6 +15,7 @@ from myapp.config import Config, resolve_config
 from myapp.database import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
 from myapp.extensions import api, db, jwt, mail, migrate, passwords
+from myapp.ratelimit import init_rate_limits
 
 
 def create_app(
@@ -32,6 +33,7 @@ def create_app(
     configure_app(app, resolve_config(config), overrides)
     register_extensions(app)
     register_blueprints(app)
+    init_rate_limits(app)  # after the blueprints: it wraps their marked views
     register_error_handlers(app)
     register_commands(app)
     return app

@@ -101,6 +101,22 @@ class Config:
     PASSWORD_RESET_TOKEN_EXPIRES = 30 * 60  # seconds
     EMAIL_VERIFICATION_TOKEN_EXPIRES = 24 * 3600  # seconds
 
+    # -- Rate limits (Flask-Limiter) ----------------------------------------
+    # Set in every config on purpose: limits are on unless a config says otherwise.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STRATEGY = "fixed-window"
+    RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* and Retry-After
+    RATELIMIT_KEY_PREFIX = "myapp"
+    RATELIMIT_LOGIN = "10 per minute"  # per client IP
+    RATELIMIT_LOGIN_FAILURES = "10 per hour"  # failed logins per account
+    RATELIMIT_REGISTER = "10 per hour"  # per client IP
+    RATELIMIT_PASSWORD_RESET = "5 per hour"  # per client IP
+    RATELIMIT_REFRESH = "60 per minute"  # per client IP
+    # Number of reverse proxies in front of the app whose X-Forwarded-For is
+    # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
+    PROXY_FIX_X_FOR = 0
+
     # -- OpenAPI (flask-smorest) ------------------------------------------
     API_TITLE = "myapp"
     API_VERSION = "v1"
@@ -140,6 +156,8 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     NAME = "production"
+    # Counters shared by every process behind the load balancer.
+    RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379"
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
@@ -166,6 +184,8 @@ class ProductionConfig(Config):
             config.get("ARGON2_TIME_COST", 0)
         ) < 2:
             problems.append("argon2 parameters are below the OWASP floor (m=19 MiB, t=2)")
+        if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+            problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
         if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
         if problems:

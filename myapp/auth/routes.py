@@ -17,6 +17,7 @@ from myapp.auth.schemas import (
 )
 from myapp.auth.service import ClientInfo
 from myapp.auth.tokens import SESSION_CLAIM
+from myapp.ratelimit import failed_authentication, login_account, rate_limit
 from myapp.services import account_service, auth_service
 from myapp.users.schemas import UserSchema
 
@@ -37,6 +38,7 @@ def client_info() -> ClientInfo:
 
 
 @blp.route("/register", methods=["POST"])
+@rate_limit("RATELIMIT_REGISTER", message="Too many registrations from this address.")
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
 def register(data):
@@ -50,6 +52,15 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
+@rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
+# Per account, counting failures only: slows password guessing against one account
+# from many addresses, while the owner's successful logins cost nothing.
+@rate_limit(
+    "RATELIMIT_LOGIN_FAILURES",
+    key_func=login_account,
+    deduct_when=failed_authentication,
+    message="Too many failed logins for this account; try again later.",
+)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 def login(data):
@@ -60,6 +71,7 @@ def login(data):
 
 
 @blp.route("/refresh", methods=["POST"])
+@rate_limit("RATELIMIT_REFRESH")
 @blp.doc(security=BEARER)
 @blp.response(200, TokenSchema)
 @jwt_required(refresh=True)
@@ -110,6 +122,7 @@ def revoke_session(session_id):
 
 
 @blp.route("/password-reset", methods=["POST"])
+@rate_limit("RATELIMIT_PASSWORD_RESET", message="Too many reset requests from this address.")
 @blp.arguments(PasswordResetRequestSchema)
 @blp.response(202, MessageSchema)
 def request_password_reset(data):

@@ -134,8 +134,9 @@ class TestMeRejectsBadAuthorization:
             {"exp": int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())},
         ],
         ids=[
-            "no-sub", "bad-sub", "unknown-user", "sub-out-of-range", "refresh-as-access", "wrong-issuer",
-            "wrong-audience", "no-version", "stale-version", "not-yet-valid", "expired",
+            "no-sub", "bad-sub", "unknown-user", "sub-out-of-range", "refresh-as-access",
+            "wrong-issuer", "wrong-audience", "no-version", "stale-version", "not-yet-valid",
+            "expired",
         ],
     )
     def test_me_when_claims_wrong_returns_401(self, client, forge, changes):

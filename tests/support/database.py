@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from myapp import create_app
 from myapp.config import normalise_database_url
 from myapp.extensions import db, mail
+from myapp.ratelimit import limiter_of
 
 DEFAULT_TEST_DATABASE_URL = "sqlite://"
 
@@ -173,11 +174,37 @@ def isolated_database() -> Iterator[None]:
         connection.close()
 
 
+def reset_app_state(app: Flask) -> None:
+    """Empty what the app keeps in memory between requests: outbox, rate counters."""
+    mail.outbox.clear()
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        # Only ever reset private memory storage: a Redis reset would wipe the
+        # counters of everything else using that server.
+        limiter_of(app).reset()
+
+
 @contextmanager
 def isolated_test(app: Flask) -> Iterator[None]:
     """Everything a test must not leak: its database work and the app's in-memory
-    state (the email outbox). Call inside an app context."""
-    mail.outbox.clear()
+    state (email outbox, rate-limit counters). Call inside an app context."""
+    reset_app_state(app)
     with isolated_database():
         yield
-    mail.outbox.clear()
+    reset_app_state(app)
+
+
+@contextmanager
+def variant_app(**overrides) -> Iterator[Flask]:
+    """Another app on the suite's database with other settings, isolated like the
+    main one (for settings read at start-up: proxies, rate-limit storage)."""
+    uri = get_test_app().config["SQLALCHEMY_DATABASE_URI"]
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri, **overrides})
+    app.test_client_class = RequestScopedClient
+    with app.app_context():
+        if make_url(uri).get_backend_name() == "sqlite":
+            db.create_all()  # a new in-memory SQLite engine is a new, empty database
+        try:
+            with isolated_test(app):
+                yield app
+        finally:
+            db.engine.dispose()

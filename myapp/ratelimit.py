@@ -1,0 +1,103 @@
+"""Rate limits: declared on views, enforced by one Flask-Limiter per app.
+
+Views are marked with ``@rate_limit(...)``; ``init_rate_limits`` wraps every
+marked view of an app with that app's own ``Limiter``. One limiter per app (not a
+module-level one) because Flask-Limiter keeps its storage and on/off switch on
+the instance: a shared instance would make two apps (a worker and a test app, or
+two test apps) overwrite each other's settings.
+
+Values come from configuration (``RATELIMIT_LOGIN``, ...), storage from
+``RATELIMIT_STORAGE_URI`` (``memory://`` in development, Redis in production so
+that every process counts together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from myapp.users.models import normalise_email, normalise_username
+
+EXTENSION_KEY = "myapp.limiter"
+
+
+def client_ip() -> str:
+    """The client address: the socket peer, or what ProxyFix derived from
+    ``X-Forwarded-For`` when ``PROXY_FIX_X_FOR`` trusted proxies are configured."""
+    return request.remote_addr or "unknown"
+
+
+def login_account() -> str:
+    """The account a login names (email or username), normalised, so that
+    letter case or whitespace cannot open a fresh counter."""
+    body = request.get_json(silent=True)
+    if isinstance(body, dict):
+        if isinstance(body.get("email"), str):
+            return "email:" + normalise_email(body["email"])
+        if isinstance(body.get("username"), str):
+            return "username:" + normalise_username(body["username"])
+    return "ip:" + client_ip()
+
+
+def failed_authentication(response) -> bool:
+    return response.status_code == 401
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    config_key: str
+    key_func: Callable[[], str] = client_ip
+    deduct_when: Callable | None = None
+    message: str = "Too many requests; try again later."
+
+
+def rate_limit(
+    config_key: str,
+    *,
+    key_func: Callable[[], str] = client_ip,
+    deduct_when: Callable | None = None,
+    message: str = "Too many requests; try again later.",
+):
+    """Mark a view as limited by the limit string in ``config[config_key]``."""
+
+    def mark(view):
+        view.__dict__.setdefault("rate_limits", []).append(
+            LimitSpec(config_key, key_func, deduct_when, message)
+        )
+        return view
+
+    return mark
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    """Trust the configured proxies, create the app's limiter, apply marked limits."""
+    hops = int(app.config["PROXY_FIX_X_FOR"])
+    if hops:
+        # Only as many X-Forwarded-For entries as there are proxies we run are
+        # believed; anything a client prepends is ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    limiter = Limiter(key_func=client_ip, app=app)
+    app.extensions[EXTENSION_KEY] = limiter
+    for endpoint, view in list(app.view_functions.items()):
+        for spec in getattr(view, "rate_limits", ()):
+            view = limiter.limit(
+                _configured(spec.config_key),
+                key_func=spec.key_func,
+                deduct_when=spec.deduct_when,
+                error_message=spec.message,
+                scope=f"{endpoint}:{spec.config_key}",
+            )(view)
+        app.view_functions[endpoint] = view
+    return limiter
+
+
+def _configured(config_key: str) -> Callable[[], str]:
+    return lambda: current_app.config[config_key]
+
+
+def limiter_of(app: Flask) -> Limiter:
+    return app.extensions[EXTENSION_KEY]

@@ -1,0 +1,219 @@
+"""Rate limits: per client IP on the auth endpoints, per account on failed logins."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from limits import parse
+from sqlalchemy import func, select
+
+from myapp.auth.models import AuthSession
+from myapp.extensions import db
+from myapp.ratelimit import limiter_of
+from myapp.users.models import User
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.database import variant_app
+
+LOGIN = "/api/v1/auth/login"
+RESET = "/api/v1/auth/password-reset"
+REDIS_URL = "redis://127.0.0.1:6379"
+PW = "long enough password"
+
+
+def allowed(app, config_key: str) -> int:
+    """How many requests the configured limit lets through."""
+    return parse(app.config[config_key]).amount
+
+
+def credentials(user) -> dict:
+    return {"email": user.email, "password": DEFAULT_PASSWORD}
+
+
+def from_ip(ip: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": ip}}
+
+
+def assert_too_many(response) -> None:
+    assert response.status_code == 429
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 429
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def session_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(AuthSession))
+
+
+class TestLimitsAreOn:
+    def test_limiter_when_suite_runs_is_enabled(self, app):
+        # Limits are on in tests, as in production: never silently disabled.
+        assert limiter_of(app).enabled is True
+        assert app.config["RATELIMIT_ENABLED"] is True
+
+
+class TestPerIpLimits:
+    def test_login_when_ip_over_limit_returns_429_and_logs_nobody_in(self, app, client, user):
+        for n in range(allowed(app, "RATELIMIT_LOGIN")):
+            client.post(LOGIN, json={"email": f"nobody{n}@example.com", "password": "x"})
+
+        response = client.post(LOGIN, json=credentials(user))
+
+        assert_too_many(response)
+        assert "login attempts" in response.get_json()["detail"]
+        assert session_count() == 0
+
+    def test_login_when_other_ip_over_limit_still_works(self, app, client, user):
+        for n in range(allowed(app, "RATELIMIT_LOGIN")):
+            client.post(
+                LOGIN, json={"email": f"n{n}@example.com", "password": "x"},
+                **from_ip("198.51.100.1"),
+            )
+
+        response = client.post(LOGIN, json=credentials(user), **from_ip("198.51.100.2"))
+
+        assert response.status_code == 200
+
+    def test_password_reset_when_ip_over_limit_returns_429_and_sends_nothing(
+        self, app, client, user, outbox
+    ):
+        for _ in range(allowed(app, "RATELIMIT_PASSWORD_RESET")):
+            client.post(RESET, json={"email": "nobody@example.com"})
+
+        response = client.post(RESET, json={"email": user.email})
+
+        assert_too_many(response)
+        assert outbox == []
+
+    def test_register_when_ip_over_limit_returns_429_and_creates_nothing(self, app, client):
+        limit = allowed(app, "RATELIMIT_REGISTER")
+        for n in range(limit):
+            client.post(
+                "/api/v1/auth/register",
+                json={"email": f"u{n}@example.com", "username": f"user{n}", "password": PW},
+            )
+
+        response = client.post(
+            "/api/v1/auth/register",
+            json={"email": "last@example.com", "username": "last", "password": PW},
+        )
+
+        assert_too_many(response)
+        assert db.session.scalar(select(func.count()).select_from(User)) == limit
+
+    def test_refresh_when_ip_over_limit_returns_429(self, app, client, auth, user):
+        refresh = auth.login(email=user.email).get_json()["refresh_token"]
+        for _ in range(allowed(app, "RATELIMIT_REFRESH")):
+            refresh = client.post(
+                "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {refresh}"}
+            ).get_json()["refresh_token"]
+
+        response = client.post(
+            "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {refresh}"}
+        )
+
+        assert_too_many(response)
+
+    def test_forwarded_for_when_no_proxy_trusted_cannot_reset_counter(self, app, client):
+        for n in range(allowed(app, "RATELIMIT_PASSWORD_RESET")):
+            client.post(
+                RESET, json={"email": "a@example.com"}, headers={"X-Forwarded-For": f"10.0.0.{n}"}
+            )
+
+        response = client.post(
+            RESET, json={"email": "a@example.com"}, headers={"X-Forwarded-For": "10.9.9.9"}
+        )
+
+        assert_too_many(response)
+
+
+class TestPerAccountLimit:
+    def test_login_when_account_failures_over_limit_blocks_even_right_password(
+        self, app, client, user
+    ):
+        for n in range(allowed(app, "RATELIMIT_LOGIN_FAILURES")):
+            # Each from its own address: the per-IP limit never triggers.
+            email = user.email.upper() if n % 2 else user.email  # case opens no new counter
+            client.post(
+                LOGIN, json={"email": email, "password": "wrong"}, **from_ip(f"203.0.113.{n}")
+            )
+
+        response = client.post(LOGIN, json=credentials(user), **from_ip("203.0.113.200"))
+
+        assert_too_many(response)
+        assert "failed logins for this account" in response.get_json()["detail"]
+        assert session_count() == 0
+
+    def test_login_when_other_account_failing_is_unaffected(self, app, client, user):
+        victim_of_typos = UserFactory()
+        for n in range(allowed(app, "RATELIMIT_LOGIN_FAILURES")):
+            client.post(
+                LOGIN, json={"email": victim_of_typos.email, "password": "wrong"},
+                **from_ip(f"203.0.113.{n}"),
+            )
+
+        response = client.post(LOGIN, json=credentials(user))
+
+        assert response.status_code == 200
+
+    def test_login_when_successes_exceed_failure_limit_keeps_working(self, app, client, user):
+        for n in range(allowed(app, "RATELIMIT_LOGIN_FAILURES")):
+            client.post(LOGIN, json=credentials(user), **from_ip(f"203.0.113.{n}"))
+
+        response = client.post(LOGIN, json=credentials(user), **from_ip("203.0.113.250"))
+
+        assert response.status_code == 200
+
+
+class TestTrustedProxy:
+    @pytest.fixture
+    def proxied_app(self):
+        with variant_app(PROXY_FIX_X_FOR=1) as app:
+            yield app
+
+    def test_forwarded_for_when_one_proxy_trusted_limits_real_client(self, proxied_app):
+        client = proxied_app.test_client()
+        proxy = {"REMOTE_ADDR": "10.0.0.1"}
+        for n in range(allowed(proxied_app, "RATELIMIT_PASSWORD_RESET")):
+            # The client prepends a fake address; our proxy appends the real one.
+            client.post(
+                RESET, json={"email": "a@example.com"}, environ_base=proxy,
+                headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.7"},
+            )
+
+        spoofed = client.post(
+            RESET, json={"email": "a@example.com"}, environ_base=proxy,
+            headers={"X-Forwarded-For": "192.0.2.99, 203.0.113.7"},
+        )
+        other_client = client.post(
+            RESET, json={"email": "a@example.com"}, environ_base=proxy,
+            headers={"X-Forwarded-For": "203.0.113.8"},
+        )
+
+        assert_too_many(spoofed)
+        assert other_client.status_code == 202
+
+
+class TestSharedRedisStorage:
+    @pytest.fixture
+    def redis_apps(self):
+        """Two app instances counting in the real Redis under a prefix of their own."""
+        prefix = f"myapp-test-{uuid.uuid4().hex}"
+        settings = {"RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
+        with variant_app(**settings) as first, variant_app(**settings) as second:
+            yield first, second
+        server = redis.Redis.from_url(REDIS_URL)
+        keys = list(server.scan_iter(match=f"*{prefix}*"))
+        if keys:
+            server.delete(*keys)
+
+    def test_limit_when_reached_on_one_instance_applies_on_the_other(self, redis_apps):
+        first, second = redis_apps
+        for _ in range(allowed(first, "RATELIMIT_PASSWORD_RESET")):
+            response = first.test_client().post(RESET, json={"email": "a@example.com"})
+            assert response.status_code == 202
+
+        response = second.test_client().post(RESET, json={"email": "a@example.com"})
+
+        assert_too_many(response)
