@@ -118,6 +118,14 @@ class TestRegisterValidation:
         assert field in body["errors"]["json"]
         assert user_count() == 0
 
+    @pytest.mark.parametrize("password", ["LeaveMeAlone", "qazwsxedcrfv", "password1234"])
+    def test_register_when_password_common_returns_422_saying_why(self, client, password):
+        response = client.post(URL, json={**VALID, "password": password})
+
+        assert response.status_code == 422
+        assert "most commonly used" in response.get_json()["errors"]["json"]["password"][0]
+        assert user_count() == 0
+
     def test_register_when_password_huge_rejects_before_hashing(self, client, mocker):
         from myapp.extensions import passwords
 

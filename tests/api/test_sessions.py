@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from myapp.auth.models import AuthSession
+from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -234,14 +234,19 @@ class TestSessionList:
 
 
 class TestPruneTokens:
-    def test_prune_tokens_when_run_deletes_only_expired_sessions(self, app, auth, user):
+    def test_prune_tokens_when_run_deletes_only_expired_sessions_and_email_tokens(
+        self, app, client, auth, user
+    ):
         with freeze_time("2026-01-01 00:00:00"):
             auth.login(email=user.email)
+            client.post("/api/v1/auth/password-reset", json={"email": user.email})
         with freeze_time("2026-03-01 00:00:00"):
             auth.login(email=user.email)
+            client.post("/api/v1/auth/password-reset", json={"email": user.email})
 
             result = app.test_cli_runner().invoke(args=["prune-tokens"])
 
         assert result.exit_code == 0
-        assert "Deleted 1 expired session(s)" in result.output
+        assert "Deleted 1 expired session(s) and 1 expired email token(s)." in result.output
         assert len(sessions_of(user)) == 1
+        assert len(db.session.scalars(select(ActionToken)).all()) == 1

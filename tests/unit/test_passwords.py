@@ -7,7 +7,7 @@ import unittest
 import argon2
 from flask import Flask
 
-from myapp.passwords import PasswordHasher, normalise_password
+from myapp.passwords import PasswordHasher, is_common_password, normalise_password
 
 
 def _app(time_cost: int = 1, memory_cost: int = 8) -> Flask:
@@ -79,6 +79,16 @@ class TestPasswordHasherInit(unittest.TestCase):
 
         with app.app_context():
             self.assertTrue(hasher.verify(hasher.hash("a long password!"), "a long password!"))
+
+
+class TestCommonPasswords(unittest.TestCase):
+    def test_is_common_when_on_list_in_any_case_returns_true(self):
+        for password in ("password", "PassWord", "qwerty123456", "LEAVEMEALONE"):
+            with self.subTest(password):
+                self.assertTrue(is_common_password(password))
+
+    def test_is_common_when_not_on_list_returns_false(self):
+        self.assertFalse(is_common_password("violet staple orbit 42"))
 
 
 class TestNormalisePassword(unittest.TestCase):
