@@ -46,4 +46,4 @@ def auth_service() -> AuthService:
 
 
 def user_service() -> UserService:
-    return UserService(UserRepository())
+    return UserService(UserRepository(), SessionRepository(), passwords, account_service())

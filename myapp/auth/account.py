@@ -50,6 +50,12 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def reset_binding(user: User) -> str:
+    """What a reset token is about: the password it replaces, and the address it
+    was sent to (a link mailed to an address the account no longer uses must die)."""
+    return f"{user.password_hash}\n{user.email}"
+
+
 class AccountService:
     def __init__(
         self,
@@ -84,7 +90,7 @@ class AccountService:
         if user is None or not user.is_active:
             return
         token = self._issue(
-            user, TokenPurpose.PASSWORD_RESET, user.password_hash, self.settings.reset_lifetime
+            user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
         )
         minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
         self._send(
@@ -97,7 +103,7 @@ class AccountService:
         )
 
     def reset_password(self, token: str, new_password: str) -> None:
-        user = self._redeem(token, TokenPurpose.PASSWORD_RESET, lambda u: u.password_hash)
+        user = self._redeem(token, TokenPurpose.PASSWORD_RESET, reset_binding)
         user.password_hash = self.passwords.hash(new_password)
         # A reset means the old password may be known to someone else: end every
         # session and every token ever issued.

@@ -15,12 +15,17 @@ from flask_jwt_extended import JWTManager, create_access_token, create_refresh_t
 from myapp.auth.models import AuthSession
 from myapp.auth.repository import SessionRepository
 from myapp.database import utcnow
-from myapp.errors import problem
+from myapp.errors import Unauthorized, handle_app_error, problem
 from myapp.users.models import User
 from myapp.users.repository import MAX_ID
 
 TOKEN_VERSION_CLAIM = "ver"
 SESSION_CLAIM = "sid"
+
+
+class FreshTokenRequired(Unauthorized):
+    detail = "A fresh token is required: log in again."
+    headers = {"WWW-Authenticate": 'Bearer realm="myapp", error="invalid_token"'}
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def configure_jwt(manager: JWTManager) -> None:
 
     @manager.needs_fresh_token_loader
     def _not_fresh(jwt_header: dict, jwt_data: dict):
-        return _unauthorized("A fresh token is required: log in again.")
+        return handle_app_error(FreshTokenRequired())
 
     @manager.user_lookup_error_loader
     def _no_user(jwt_header: dict, jwt_data: dict):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, false, true
+from sqlalchemy import Index, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database import UTCDateTime, utcnow
@@ -15,6 +15,9 @@ USERNAME_MAX_LENGTH = 50
 
 class User(db.Model):
     __tablename__ = "users"
+    # Orderings of the admin list: email and username use their unique indexes;
+    # (created_at, id) serves "newest/oldest first" with a stable tie-break.
+    __table_args__ = (Index("ix_users_created_at_id", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored normalised (trimmed, lower-case), so the unique index is case-insensitive.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,22 @@ from myapp.users.models import User
 # Largest value of the INTEGER primary key on every supported database; larger ids
 # cannot exist, and PostgreSQL would raise on the comparison instead of finding none.
 MAX_ID = 2**31 - 1
+
+
+def escape_like(text: str) -> str:
+    """Make ``%`` and ``_`` in user input match themselves in a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class UserSearch:
+    page: int = 1
+    per_page: int = 20
+    q: str | None = None
+    is_active: bool | None = None
+    is_admin: bool | None = None
+    is_verified: bool | None = None
+    sort: str = "created_at"
 
 
 class DuplicateUserError(Exception):
@@ -33,17 +51,64 @@ class UserRepository:
     def get_by_username(self, username: str) -> User | None:
         return self.session.scalar(select(User).where(User.username == username))
 
-    def find_conflicts(self, email: str, username: str) -> tuple[bool, bool]:
-        """(email taken, username taken) in one query; inputs must be normalised."""
-        rows = self.session.execute(
-            select(User.email, User.username).where(
-                or_(User.email == email, User.username == username)
-            )
-        ).all()
+    def find_conflicts(
+        self, email: str | None, username: str | None, *, exclude_id: int | None = None
+    ) -> tuple[bool, bool]:
+        """(email taken, username taken) by another user, in one query.
+
+        Inputs must be normalised; ``None`` means "not changing". ``exclude_id`` is
+        the user being changed, who may keep their own values.
+        """
+        conditions = []
+        if email is not None:
+            conditions.append(User.email == email)
+        if username is not None:
+            conditions.append(User.username == username)
+        if not conditions:
+            return False, False
+        statement = select(User.email, User.username).where(or_(*conditions))
+        if exclude_id is not None:
+            statement = statement.where(User.id != exclude_id)
+        rows = self.session.execute(statement).all()
         return (
-            any(row.email == email for row in rows),
-            any(row.username == username for row in rows),
+            email is not None and any(row.email == email for row in rows),
+            username is not None and any(row.username == username for row in rows),
         )
+
+    def search(self, criteria: UserSearch) -> tuple[list[User], int]:
+        """One page of users matching ``criteria``, and how many match in all."""
+        conditions = []
+        if criteria.q:
+            pattern = "%" + escape_like(criteria.q.lower()) + "%"
+            conditions.append(
+                or_(
+                    User.email.like(pattern, escape="\\"),
+                    User.username.like(pattern, escape="\\"),
+                )
+            )
+        for flag in ("is_active", "is_admin", "is_verified"):
+            value = getattr(criteria, flag)
+            if value is not None:
+                conditions.append(getattr(User, flag).is_(value))
+        column_name = criteria.sort.lstrip("-")
+        column = getattr(User, column_name)
+        descending = criteria.sort.startswith("-")
+        # id breaks ties (equal created_at), so pages never overlap or skip rows.
+        order = (column.desc(), User.id.desc()) if descending else (column.asc(), User.id.asc())
+        total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
+        items = self.session.scalars(
+            select(User)
+            .where(*conditions)
+            .order_by(*order)
+            .offset((criteria.page - 1) * criteria.per_page)
+            .limit(criteria.per_page)
+        ).all()
+        return list(items), total
+
+    def delete(self, user: User) -> None:
+        """Delete the user; the database cascades to sessions and email tokens."""
+        self.session.delete(user)
+        self.session.commit()
 
     def add(self, user: User) -> User:
         """Insert and commit; ``DuplicateUserError`` if a unique constraint refuses it.
@@ -60,7 +125,5 @@ class UserRepository:
         return user
 
     def save(self, user: User) -> User:
-        """Commit changes made to a loaded user."""
-        self.session.add(user)
-        self.session.commit()
-        return user
+        """Commit changes made to a loaded user (``DuplicateUserError`` as in ``add``)."""
+        return self.add(user)

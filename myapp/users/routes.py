@@ -1,14 +1,51 @@
 from __future__ import annotations
 
+import json
+
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
-from myapp.auth.decorators import BEARER, admin_required
+from myapp.auth.decorators import BEARER, admin_required, require_fresh_token
 from myapp.auth.tokens import SESSION_CLAIM
 from myapp.services import account_service, user_service
-from myapp.users.schemas import PasswordChangeSchema, UserSchema
+from myapp.users.repository import UserSearch
+from myapp.users.schemas import (
+    AccountDeletionSchema,
+    AdminUserUpdateSchema,
+    PaginationHeaderSchema,
+    PasswordChangeSchema,
+    ProfileUpdateSchema,
+    UserListQuerySchema,
+    UserSchema,
+)
+from myapp.users.service import UserPage
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts.")
+
+PAGINATION_HEADER = {
+    "X-Pagination": {
+        "description": "Pagination metadata (JSON).",
+        "schema": PaginationHeaderSchema,
+    }
+}
+
+
+def pagination_header(page: UserPage) -> dict[str, str]:
+    last = page.total_pages
+    meta = {
+        "total": page.total,
+        "total_pages": last,
+        "page": page.page,
+        "per_page": page.per_page,
+        "first_page": 1,
+        "last_page": last,
+    }
+    if page.page > 1:
+        meta["previous_page"] = min(page.page - 1, last)
+    if page.page < last:
+        meta["next_page"] = page.page + 1
+    return {"X-Pagination": json.dumps(meta)}
 
 
 @blp.route("/me")
@@ -18,6 +55,32 @@ blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User
 def get_me():
     """The account the access token belongs to."""
     return current_user
+
+
+@blp.route("/me", methods=["PATCH"])
+@blp.doc(security=BEARER)
+@blp.arguments(ProfileUpdateSchema)
+@blp.response(200, UserSchema)
+@jwt_required()
+def update_me(data):
+    """Change your username and/or email (only these fields).
+
+    A new email address is unverified until confirmed (a verification email is
+    sent) and needs a fresh access token.
+    """
+    if "email" in data:
+        require_fresh_token()
+    return user_service().update_profile(current_user, data)
+
+
+@blp.route("/me", methods=["DELETE"])
+@blp.doc(security=BEARER)
+@blp.arguments(AccountDeletionSchema)
+@blp.response(204)
+@jwt_required()
+def delete_me(data):
+    """Delete your account, its sessions and tokens (the password confirms it)."""
+    user_service().delete_account(current_user, data["password"])
 
 
 @blp.route("/me/password", methods=["PUT"])
@@ -39,6 +102,21 @@ def change_password(data):
     )
 
 
+@blp.route("")
+@blp.doc(security=BEARER)
+# unknown=RAISE: a misspelt filter must be a 422, not silently "all users".
+@blp.arguments(UserListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@blp.response(200, UserSchema(many=True), headers=PAGINATION_HEADER)
+@admin_required
+def list_users(**criteria):
+    """List users (administrators only): filters, ordering, pagination.
+
+    Pagination metadata is in the ``X-Pagination`` header.
+    """
+    page = user_service().search(UserSearch(**criteria))
+    return page.items, 200, pagination_header(page)
+
+
 @blp.route("/<int:user_id>")
 @blp.doc(security=BEARER)
 @blp.response(200, UserSchema)
@@ -46,3 +124,26 @@ def change_password(data):
 def get_user(user_id: int):
     """One account by id (administrators only)."""
     return user_service().get(user_id)
+
+
+@blp.route("/<int:user_id>", methods=["PATCH"])
+@blp.doc(security=BEARER)
+@blp.arguments(AdminUserUpdateSchema)
+@blp.response(200, UserSchema)
+@admin_required
+def update_user(data, user_id: int):
+    """Change a user's username, email, active or admin flag (administrators only).
+
+    Deactivating or demoting revokes the user's sessions at once. Administrators
+    cannot deactivate or demote themselves (409).
+    """
+    return user_service().admin_update(current_user, user_id, data)
+
+
+@blp.route("/<int:user_id>", methods=["DELETE"])
+@blp.doc(security=BEARER)
+@blp.response(204)
+@admin_required
+def delete_user(user_id: int):
+    """Delete a user (administrators only; not yourself: 409)."""
+    user_service().admin_delete(current_user, user_id)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from myapp.passwords import is_common_password
 from myapp.schemas import Text
@@ -91,3 +91,76 @@ class PasswordChangeSchema(Schema):
         required=True, load_only=True, validate=validate.Length(min=1, max=1024)
     )
     new_password = NewPassword(required=True)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true``/``false`` only: ``"yes"`` or ``1`` in a body is a mistake."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # isinstance, not membership: 1 == True in Python sets.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+def _require_some_field(data: dict) -> None:
+    if not data:
+        raise ValidationError("Give at least one field to change.", "_schema")
+
+
+class ProfileUpdateSchema(Schema):
+    """What users may change about themselves; any other field is a 422."""
+
+    email = NormalisedEmail()
+    username = Username()
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        _require_some_field(data)
+
+
+class AdminUserUpdateSchema(Schema):
+    email = NormalisedEmail()
+    username = Username()
+    is_active = StrictBoolean()
+    is_admin = StrictBoolean()
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        _require_some_field(data)
+
+
+class AccountDeletionSchema(Schema):
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+
+
+SORT_ORDERS = ("created_at", "-created_at", "email", "-email", "username", "-username")
+MAX_PER_PAGE = 100
+
+
+class UserListQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**9))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    q = Text(
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Case-insensitive substring of the email or username."},
+    )
+    is_active = fields.Boolean()
+    is_admin = fields.Boolean()
+    is_verified = fields.Boolean()
+    sort = fields.String(load_default="created_at", validate=validate.OneOf(SORT_ORDERS))
+
+
+class PaginationHeaderSchema(Schema):
+    """The JSON in the ``X-Pagination`` response header."""
+
+    total = fields.Integer()
+    total_pages = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    first_page = fields.Integer()
+    last_page = fields.Integer()
+    previous_page = fields.Integer()
+    next_page = fields.Integer()

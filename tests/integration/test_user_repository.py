@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from myapp.auth.models import AuthSession
 from myapp.users.models import User
-from myapp.users.repository import MAX_ID, DuplicateUserError, UserRepository
+from myapp.users.repository import MAX_ID, DuplicateUserError, UserRepository, UserSearch
 from tests.factories import UserFactory
 from tests.support.testcase import DatabaseTestCase
 
@@ -53,6 +57,82 @@ class TestFindConflicts(UserRepositoryTestCase):
         UserFactory(email="bob@example.com", username="bob")
 
         self.assertEqual(self.repo.find_conflicts("ada@example.com", "bob"), (True, True))
+
+
+class TestFindConflictsExcludingSelf(UserRepositoryTestCase):
+    def test_find_conflicts_when_user_keeps_own_values_reports_none(self):
+        self.assertEqual(
+            self.repo.find_conflicts("ada@example.com", "ada", exclude_id=self.ada.id),
+            (False, False),
+        )
+
+    def test_find_conflicts_when_only_one_value_given_checks_only_it(self):
+        self.assertEqual(self.repo.find_conflicts(None, "ada"), (False, True))
+        self.assertEqual(self.repo.find_conflicts(None, None), (False, False))
+
+
+class TestSearch(UserRepositoryTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        with freeze_time("2026-01-01") as clock:
+            for name in ("carol", "bob_x", "dave"):
+                clock.tick(60)
+                UserFactory(email=f"{name}@example.org", username=name)
+        UserFactory(email="eve@example.org", username="eve", is_active=False, is_admin=True)
+
+    def emails(self, **criteria) -> list[str]:
+        users, _ = self.repo.search(UserSearch(**criteria))
+        return [user.email for user in users]
+
+    def test_search_when_no_criteria_returns_oldest_first_with_total(self):
+        users, total = self.repo.search(UserSearch(per_page=2))
+
+        self.assertEqual(total, 5)
+        self.assertEqual([u.username for u in users], ["carol", "bob_x"])
+
+    def test_search_when_page_two_continues_without_overlap(self):
+        first = self.emails(per_page=2, page=1, sort="email")
+        second = self.emails(per_page=2, page=2, sort="email")
+        third = self.emails(per_page=2, page=3, sort="email")
+
+        self.assertEqual(first + second + third, sorted(first + second + third))
+        self.assertEqual(len(set(first + second + third)), 5)
+
+    def test_search_when_sorted_descending_reverses_order(self):
+        self.assertEqual(self.emails(sort="-username")[:2], ["eve@example.org", "dave@example.org"])
+
+    def test_search_when_q_given_matches_substring_case_insensitively(self):
+        self.assertEqual(self.emails(q="CAROL"), ["carol@example.org"])
+        self.assertEqual(sorted(self.emails(q="example.org")), sorted(
+            ["carol@example.org", "bob_x@example.org", "dave@example.org", "eve@example.org"]
+        ))
+
+    def test_search_when_q_has_like_wildcards_matches_them_literally(self):
+        self.assertEqual(self.emails(q="_"), ["bob_x@example.org"])
+        self.assertEqual(self.emails(q="%"), [])
+
+    def test_search_when_flags_given_filters_on_them(self):
+        self.assertEqual(self.emails(is_active=False), ["eve@example.org"])
+        self.assertEqual(self.emails(is_admin=True), ["eve@example.org"])
+        self.assertEqual(len(self.emails(is_verified=False)), 5)
+
+    def test_search_when_page_past_end_returns_no_rows_but_total(self):
+        users, total = self.repo.search(UserSearch(page=99))
+
+        self.assertEqual((users, total), ([], 5))
+
+
+class TestDelete(UserRepositoryTestCase):
+    def test_delete_when_user_has_sessions_removes_user_and_sessions(self):
+        self.repo.session.add(AuthSession(
+            user_id=self.ada.id, refresh_jti="j", expires_at=datetime(2030, 1, 1, tzinfo=UTC)
+        ))
+        self.repo.session.commit()
+
+        self.repo.delete(self.ada)
+
+        self.assertEqual(self.count(), 0)
+        self.assertEqual(self.repo.session.scalar(select(func.count(AuthSession.id))), 0)
 
 
 class TestAdd(UserRepositoryTestCase):

@@ -24,6 +24,7 @@ from myapp.users.models import User
 from myapp.users.repository import UserRepository
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+RESET_BINDING = "$old\nada@example.com"  # the password hash and email it was sent to
 SETTINGS = AccountSettings(
     base_url="https://accounts.example.com",
     reset_lifetime=timedelta(minutes=30),
@@ -102,7 +103,10 @@ class TestRequestPasswordReset(AccountServiceTestCase):
         self.assertGreaterEqual(len(token), 43)  # 32 random bytes, base64url
         self.assertEqual(row.token_hash, digest(token))
         self.assertNotIn(token, (row.token_hash, row.binding))
-        self.assertEqual((row.purpose, row.binding), (TokenPurpose.PASSWORD_RESET, digest("$old")))
+        self.assertEqual(
+            (row.purpose, row.binding),
+            (TokenPurpose.PASSWORD_RESET, digest("$old\nada@example.com")),
+        )
         self.assertEqual(row.expires_at, NOW + timedelta(minutes=30))
 
     def test_request_reset_when_account_unknown_sends_nothing(self):
@@ -131,7 +135,7 @@ class TestRequestPasswordReset(AccountServiceTestCase):
 
 class TestResetPassword(AccountServiceTestCase):
     def test_reset_when_token_valid_sets_password_and_ends_every_session(self):
-        row = self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+        row = self.stored(TokenPurpose.PASSWORD_RESET, RESET_BINDING)
 
         self.service.reset_password("raw", "new password!")
 
@@ -154,11 +158,12 @@ class TestResetPassword(AccountServiceTestCase):
             "used": {"used_at": NOW - timedelta(minutes=1)},
             "expired": {"expires_at": NOW},
             "other-purpose": {"purpose": TokenPurpose.EMAIL_VERIFICATION},
-            "password-changed-since": {"binding": digest("$older")},
+            "password-changed-since": {"binding": digest("$older\nada@example.com")},
+            "email-changed-since": {"binding": digest("$old\nold@example.com")},
         }
         for name, changes in cases.items():
             with self.subTest(name):
-                self.stored(TokenPurpose.PASSWORD_RESET, "$old", **changes)
+                self.stored(TokenPurpose.PASSWORD_RESET, RESET_BINDING, **changes)
 
                 with self.assertRaises(InvalidActionToken):
                     self.service.reset_password("raw", "new password!")
@@ -167,14 +172,14 @@ class TestResetPassword(AccountServiceTestCase):
                 self.assertEqual(self.user.password_hash, "$old")
 
     def test_reset_when_user_inactive_raises(self):
-        self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+        self.stored(TokenPurpose.PASSWORD_RESET, RESET_BINDING)
         self.user.is_active = False
 
         with self.assertRaises(InvalidActionToken):
             self.service.reset_password("raw", "new password!")
 
     def test_reset_when_token_consumed_concurrently_raises(self):
-        self.stored(TokenPurpose.PASSWORD_RESET, "$old")
+        self.stored(TokenPurpose.PASSWORD_RESET, RESET_BINDING)
         self.tokens.consume.return_value = False
 
         with self.assertRaises(InvalidActionToken):

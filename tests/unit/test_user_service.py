@@ -1,30 +1,171 @@
+"""UserService rules (profiles, administration), collaborators mocked."""
+
 from __future__ import annotations
 
 import unittest
+from datetime import UTC, datetime
 from unittest import mock
 
-from myapp.errors import NotFound
+from freezegun import freeze_time
+
+from myapp.auth.account import AccountService, WrongPassword
+from myapp.auth.repository import SessionRepository
+from myapp.errors import Conflict, NotFound
+from myapp.passwords import PasswordHasher
 from myapp.users.models import User
-from myapp.users.repository import UserRepository
-from myapp.users.service import UserService
+from myapp.users.repository import DuplicateUserError, UserRepository, UserSearch
+from myapp.users.service import SelfLockout, UserPage, UserService
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-class TestUserServiceGet(unittest.TestCase):
+class UserServiceTestCase(unittest.TestCase):
     def setUp(self) -> None:
         self.users = mock.create_autospec(UserRepository, instance=True)
-        self.service = UserService(self.users)
+        self.sessions = mock.create_autospec(SessionRepository, instance=True)
+        self.passwords = mock.create_autospec(PasswordHasher, instance=True)
+        self.account = mock.create_autospec(AccountService, instance=True)
+        self.service = UserService(self.users, self.sessions, self.passwords, self.account)
+        self.admin = User(id=1, email="root@example.com", username="root", is_admin=True,
+                          is_active=True, token_version=0, password_hash="$a")
+        self.user = User(id=7, email="ada@example.com", username="ada", is_admin=False,
+                         is_active=True, is_verified=True, token_version=0, password_hash="$h")
+        self.users.get.side_effect = {1: self.admin, 7: self.user}.get
+        self.users.find_conflicts.return_value = (False, False)
+        self.users.save.side_effect = lambda user: user
+        self.enterContext(freeze_time(NOW))
 
+
+class TestGetAndSearch(UserServiceTestCase):
     def test_get_when_user_exists_returns_it(self):
-        user = User(id=3, email="a@example.com", username="a")
-        self.users.get.return_value = user
-
-        self.assertIs(self.service.get(3), user)
-        self.users.get.assert_called_once_with(3)
+        self.assertIs(self.service.get(7), self.user)
 
     def test_get_when_user_missing_raises_not_found(self):
-        self.users.get.return_value = None
-
-        with self.assertRaises(NotFound) as caught:
+        with self.assertRaises(NotFound):
             self.service.get(3)
 
-        self.assertEqual(caught.exception.status, 404)
+    def test_search_when_called_returns_page_with_total(self):
+        self.users.search.return_value = ([self.user], 41)
+
+        page = self.service.search(UserSearch(page=2, per_page=20))
+
+        self.assertEqual(page, UserPage([self.user], 41, 2, 20))
+        self.assertEqual(page.total_pages, 3)
+
+    def test_total_pages_when_no_rows_is_one(self):
+        self.assertEqual(UserPage([], 0, 1, 20).total_pages, 1)
+
+
+class TestUpdateProfile(UserServiceTestCase):
+    def test_update_when_username_changes_saves_normalised_without_email_side_effects(self):
+        result = self.service.update_profile(self.user, {"username": " Lovelace "})
+
+        self.users.find_conflicts.assert_called_once_with(None, "lovelace", exclude_id=7)
+        self.assertEqual(result.username, "lovelace")
+        self.assertTrue(result.is_verified)
+        self.account.send_verification.assert_not_called()
+
+    def test_update_when_email_changes_resets_verification_and_sends_email(self):
+        self.service.update_profile(self.user, {"email": "New@Example.com"})
+
+        self.assertEqual(self.user.email, "new@example.com")
+        self.assertFalse(self.user.is_verified)
+        self.account.send_verification.assert_called_once_with(self.user)
+
+    def test_update_when_email_unchanged_keeps_verification(self):
+        self.service.update_profile(self.user, {"email": "ADA@example.com"})
+
+        self.assertTrue(self.user.is_verified)
+        self.account.send_verification.assert_not_called()
+
+    def test_update_when_value_taken_raises_conflict_and_saves_nothing(self):
+        for conflicts in ((True, False), (False, True)):
+            with self.subTest(conflicts=conflicts):
+                self.users.find_conflicts.return_value = conflicts
+
+                with self.assertRaises(Conflict):
+                    self.service.update_profile(self.user, {"email": "x@example.com"})
+
+                self.users.save.assert_not_called()
+
+    def test_update_when_save_loses_race_raises_conflict(self):
+        self.users.save.side_effect = DuplicateUserError("unique")
+
+        with self.assertRaises(Conflict):
+            self.service.update_profile(self.user, {"username": "taken"})
+
+        self.account.send_verification.assert_not_called()
+
+
+class TestDeleteAccount(UserServiceTestCase):
+    def test_delete_account_when_password_correct_deletes_user(self):
+        self.passwords.verify.return_value = True
+
+        self.service.delete_account(self.user, "pw")
+
+        self.users.delete.assert_called_once_with(self.user)
+
+    def test_delete_account_when_password_wrong_raises_and_keeps_user(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(WrongPassword):
+            self.service.delete_account(self.user, "bad")
+
+        self.users.delete.assert_not_called()
+
+
+class TestAdminUpdate(UserServiceTestCase):
+    def test_admin_update_when_deactivating_user_revokes_everything(self):
+        result = self.service.admin_update(self.admin, 7, {"is_active": False})
+
+        self.assertFalse(result.is_active)
+        self.assertEqual(result.token_version, 1)
+        self.sessions.revoke_all.assert_called_once_with(7, NOW)
+
+    def test_admin_update_when_demoting_admin_revokes_everything(self):
+        other_admin = User(id=9, email="o@example.com", username="o", is_admin=True,
+                           is_active=True, token_version=4)
+        self.users.get.side_effect = {1: self.admin, 9: other_admin}.get
+
+        self.service.admin_update(self.admin, 9, {"is_admin": False})
+
+        self.assertEqual((other_admin.is_admin, other_admin.token_version), (False, 5))
+        self.sessions.revoke_all.assert_called_once_with(9, NOW)
+
+    def test_admin_update_when_promoting_or_reactivating_revokes_nothing(self):
+        self.service.admin_update(self.admin, 7, {"is_admin": True, "is_active": True})
+
+        self.assertTrue(self.user.is_admin)
+        self.assertEqual(self.user.token_version, 0)
+        self.sessions.revoke_all.assert_not_called()
+
+    def test_admin_update_when_targeting_self_to_lock_out_raises_and_changes_nothing(self):
+        for changes in ({"is_active": False}, {"is_admin": False}):
+            with self.subTest(changes=changes):
+                with self.assertRaises(SelfLockout):
+                    self.service.admin_update(self.admin, 1, changes)
+
+                self.assertTrue(self.admin.is_admin and self.admin.is_active)
+                self.users.save.assert_not_called()
+
+    def test_admin_update_when_renaming_self_is_allowed(self):
+        self.service.admin_update(self.admin, 1, {"username": "boss"})
+
+        self.assertEqual(self.admin.username, "boss")
+
+    def test_admin_update_when_user_missing_raises_not_found(self):
+        with self.assertRaises(NotFound):
+            self.service.admin_update(self.admin, 3, {"is_active": False})
+
+
+class TestAdminDelete(UserServiceTestCase):
+    def test_admin_delete_when_other_user_deletes_it(self):
+        self.service.admin_delete(self.admin, 7)
+
+        self.users.delete.assert_called_once_with(self.user)
+
+    def test_admin_delete_when_self_raises_and_deletes_nothing(self):
+        with self.assertRaises(SelfLockout):
+            self.service.admin_delete(self.admin, 1)
+
+        self.users.delete.assert_not_called()

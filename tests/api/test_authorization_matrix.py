@@ -1,0 +1,103 @@
+"""Every endpoint x {no token, user, admin} -> the status it must answer.
+
+Bodies are valid, so the status shows the authorization decision alone. A test
+also checks the matrix covers every route the app serves.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import jwt as pyjwt
+import pytest
+
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+NEW_PASSWORD = "a brand new passphrase"
+ROLES = ("none", "user", "admin")
+
+# (method, path template, JSON body, token kind, {role: status})
+MATRIX = [
+    ("GET", "/health", None, "access", dict(none=200, user=200, admin=200)),
+    ("POST", "/api/v1/auth/register",
+     {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
+     "access", dict(none=201, user=201, admin=201)),
+    ("POST", "/api/v1/auth/login", {"username": "target", "password": DEFAULT_PASSWORD},
+     "access", dict(none=200, user=200, admin=200)),
+    ("POST", "/api/v1/auth/refresh", None, "refresh", dict(none=401, user=200, admin=200)),
+    ("POST", "/api/v1/auth/logout", None, "access", dict(none=401, user=204, admin=204)),
+    ("POST", "/api/v1/auth/logout-all", None, "access", dict(none=401, user=204, admin=204)),
+    ("GET", "/api/v1/auth/sessions", None, "access", dict(none=401, user=200, admin=200)),
+    ("DELETE", "/api/v1/auth/sessions/{session}", None, "access",
+     dict(none=401, user=204, admin=204)),
+    ("POST", "/api/v1/auth/password-reset", {"email": "target@example.com"}, "access",
+     dict(none=202, user=202, admin=202)),
+    ("POST", "/api/v1/auth/password-reset/confirm",
+     {"token": "not-issued", "new_password": NEW_PASSWORD}, "access",
+     dict(none=400, user=400, admin=400)),
+    ("POST", "/api/v1/auth/verify-email", {"token": "not-issued"}, "access",
+     dict(none=400, user=400, admin=400)),
+    ("POST", "/api/v1/auth/verify-email/resend", None, "access",
+     dict(none=401, user=202, admin=202)),
+    ("GET", "/api/v1/users/me", None, "access", dict(none=401, user=200, admin=200)),
+    ("PATCH", "/api/v1/users/me", {"username": "renamed"}, "access",
+     dict(none=401, user=200, admin=200)),
+    ("DELETE", "/api/v1/users/me", {"password": DEFAULT_PASSWORD}, "access",
+     dict(none=401, user=204, admin=204)),
+    ("PUT", "/api/v1/users/me/password",
+     {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}, "access",
+     dict(none=401, user=204, admin=204)),
+    ("GET", "/api/v1/users", None, "access", dict(none=401, user=403, admin=200)),
+    ("GET", "/api/v1/users/{target}", None, "access", dict(none=401, user=403, admin=200)),
+    ("PATCH", "/api/v1/users/{target}", {"is_admin": True}, "access",
+     dict(none=401, user=403, admin=200)),
+    ("DELETE", "/api/v1/users/{target}", None, "access", dict(none=401, user=403, admin=204)),
+]
+
+
+@pytest.fixture
+def actors(auth, user, admin_user):
+    """Token pairs per role, and the ids paths refer to."""
+    target = UserFactory(email="target@example.com", username="target")
+    tokens = {
+        "user": auth.login(email=user.email).get_json(),
+        "admin": auth.login(email=admin_user.email).get_json(),
+    }
+    return tokens, target.id
+
+
+def sid(token: str) -> str:
+    return pyjwt.decode(token, options={"verify_signature": False})["sid"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "kind", "expected"),
+    MATRIX,
+    ids=[f"{m} {p}" for m, p, *_ in MATRIX],
+)
+def test_endpoint_when_called_by_role_answers_expected_status(
+    client, actors, method, path, body, kind, expected, role
+):
+    tokens, target_id = actors
+    pair = tokens.get(role)
+    headers = {"Authorization": f"Bearer {pair[f'{kind}_token']}"} if pair else {}
+    session_id = sid(pair["access_token"]) if pair else str(uuid.uuid4())
+    url = path.format(target=target_id, session=session_id)
+
+    response = client.open(url, method=method, json=body, headers=headers)
+
+    assert response.status_code == expected[role], response.get_data(as_text=True)
+
+
+def test_matrix_when_compared_with_routes_covers_every_endpoint(app):
+    routed = {
+        (method, re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "{}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.rule != "/api/openapi.json"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    covered = {(method, re.sub(r"\{[^}]+\}", "{}", path)) for method, path, *_ in MATRIX}
+
+    assert routed == covered
