@@ -1,0 +1,175 @@
+"""flask create-admin and flask seed-users, through Flask's CLI runner."""
+
+from __future__ import annotations
+
+import argon2
+import pytest
+from sqlalchemy import func, select
+
+from myapp.extensions import db, passwords
+from myapp.users.models import User
+from tests.factories import UserFactory
+
+PASSWORD = "an admin passphrase"
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(args=list(args), input=input)
+
+    return invoke
+
+
+def user_by_email(email: str) -> User | None:
+    db.session.expire_all()
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count()).select_from(User))
+
+
+class TestCreateAdmin:
+    def test_create_admin_when_password_prompted_twice_creates_verified_admin(self, cli):
+        result = cli(
+            "create-admin", "--email", "Root@Example.com", "--username", "root",
+            input=f"{PASSWORD}\n{PASSWORD}\n",
+        )
+
+        admin = user_by_email("root@example.com")
+        assert result.exit_code == 0, result.output
+        assert "Created administrator root@example.com." in result.output
+        assert PASSWORD not in result.output  # hidden input is not echoed
+        assert (admin.is_admin, admin.is_verified, admin.username) == (True, True, "root")
+        assert passwords.verify(admin.password_hash, PASSWORD)
+
+    def test_create_admin_when_password_from_stdin_creates_admin(self, cli):
+        result = cli(
+            "create-admin", "--email", "root@example.com", "--username", "root",
+            "--password-stdin", input=f"{PASSWORD}\n",
+        )
+
+        assert result.exit_code == 0, result.output
+        assert user_by_email("root@example.com").is_admin
+
+    def test_create_admin_when_confirmation_differs_asks_again(self, cli):
+        result = cli(
+            "create-admin", "--email", "root@example.com", "--username", "root",
+            input=f"{PASSWORD}\nsomething else entirely\n{PASSWORD}\n{PASSWORD}\n",
+        )
+
+        assert result.exit_code == 0, result.output
+        assert "do not match" in result.output
+        assert passwords.verify(user_by_email("root@example.com").password_hash, PASSWORD)
+
+    @pytest.mark.parametrize(
+        ("password", "reason"),
+        [("short", "Length must be between"), ("LeaveMeAlone", "most commonly used")],
+    )
+    def test_create_admin_when_password_weak_refuses_and_creates_nothing(
+        self, cli, password, reason
+    ):
+        result = cli(
+            "create-admin", "--email", "root@example.com", "--username", "root",
+            "--password-stdin", input=f"{password}\n",
+        )
+
+        assert result.exit_code == 2
+        assert reason in result.output
+        assert count_users() == 0
+
+    @pytest.mark.parametrize(
+        ("email", "username"), [("not-an-email", "root"), ("root@example.com", "no spaces")]
+    )
+    def test_create_admin_when_identity_invalid_refuses(self, cli, email, username):
+        result = cli(
+            "create-admin", "--email", email, "--username", username,
+            "--password-stdin", input=f"{PASSWORD}\n",
+        )
+
+        assert result.exit_code == 2
+        assert count_users() == 0
+
+    def test_create_admin_when_user_exists_without_promote_explains_and_changes_nothing(
+        self, cli
+    ):
+        UserFactory(email="root@example.com", username="root")
+
+        result = cli("create-admin", "--email", "root@example.com", "--username", "root")
+
+        assert result.exit_code == 1
+        assert "--promote" in result.output
+        assert user_by_email("root@example.com").is_admin is False
+
+    def test_create_admin_when_user_exists_with_promote_makes_it_admin(self, cli):
+        UserFactory(email="root@example.com", username="root")
+
+        result = cli(
+            "create-admin", "--email", "root@example.com", "--username", "root", "--promote"
+        )
+
+        assert result.exit_code == 0
+        assert "Promoted root@example.com" in result.output
+        assert user_by_email("root@example.com").is_admin is True
+
+    def test_create_admin_when_already_admin_is_idempotent(self, cli):
+        UserFactory(email="root@example.com", username="root", is_admin=True)
+
+        result = cli("create-admin", "--email", "root@example.com", "--username", "root")
+
+        assert result.exit_code == 0
+        assert "already an administrator" in result.output
+        assert count_users() == 1
+
+    def test_create_admin_when_username_taken_by_other_refuses(self, cli):
+        UserFactory(email="someone@example.com", username="root")
+
+        result = cli(
+            "create-admin", "--email", "root@example.com", "--username", "root",
+            "--password-stdin", input=f"{PASSWORD}\n",
+        )
+
+        assert result.exit_code == 1
+        assert "username root is taken" in result.output
+        assert count_users() == 1
+
+
+class TestSeedUsers:
+    def test_seed_users_when_fast_hash_inserts_count_unique_users_with_cheap_hashes(self, cli):
+        result = cli("seed-users", "--count", "1500", "--fast-hash", "--password", PASSWORD)
+
+        users = db.session.scalars(select(User)).all()
+        assert result.exit_code == 0, result.output
+        assert "Created 1500 users" in result.output
+        assert len(users) == len({u.email for u in users}) == len({u.username for u in users})
+        assert len(users) == 1500
+        assert not any(u.is_admin for u in users)
+        params = argon2.extract_parameters(users[0].password_hash)
+        assert (params.time_cost, params.memory_cost) == (1, 8)
+        assert passwords.verify(users[0].password_hash, PASSWORD)
+
+    def test_seed_users_when_run_twice_never_collides(self, cli):
+        cli("seed-users", "--count", "20", "--fast-hash", "--seed", "1")
+
+        result = cli("seed-users", "--count", "20", "--fast-hash", "--seed", "1")
+
+        assert result.exit_code == 0, result.output
+        assert count_users() == 40
+
+    def test_seed_users_without_fast_hash_uses_configured_parameters(self, app, cli):
+        result = cli("seed-users", "--count", "3", "--password", PASSWORD)
+
+        user = db.session.scalars(select(User)).first()
+        params = argon2.extract_parameters(user.password_hash)
+        assert result.exit_code == 0
+        assert params.time_cost == app.config["ARGON2_TIME_COST"]
+        assert params.memory_cost == app.config["ARGON2_MEMORY_COST"]
+
+    def test_seed_users_when_count_invalid_refuses(self, cli):
+        result = cli("seed-users", "--count", "0")
+
+        assert result.exit_code == 2
+        assert count_users() == 0
