@@ -14,13 +14,14 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest tox lint cov clean
+.PHONY: help install run test test-postgres test-unittest tox lint cov clean openapi
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
 	@echo "make test           full suite on SQLite, with the coverage gate"
 	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
+	@echo "make openapi        rewrite docs/openapi.json from the code"
 	@echo "make lint | cov | clean | install"
 
 install: $(STAMP)
@@ -57,6 +58,9 @@ lint: install
 cov: install
 	$(BIN)/pytest --cov --cov-report=html --cov-report=term $(PYTEST_ARGS)
 	@echo "open htmlcov/index.html"
+
+openapi: install
+	$(BIN)/flask openapi write docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .tox .pytest_cache htmlcov .coverage .coverage.* build dist *.egg-info

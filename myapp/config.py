@@ -120,9 +120,9 @@ class Config:
     # -- OpenAPI (flask-smorest) ------------------------------------------
     API_TITLE = "myapp"
     API_VERSION = "v1"
-    OPENAPI_VERSION = "3.0.3"
-    OPENAPI_URL_PREFIX = "/api"
-    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_VERSION = "3.1.0"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "api/openapi.json"
 
     def validate(self, config: Mapping[str, object]) -> None:
         """Check the final configuration (after environment overrides)."""

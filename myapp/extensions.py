@@ -2,12 +2,12 @@
 
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from myapp.mail import Mail
+from myapp.openapi import Api
 from myapp.passwords import PasswordHasher
 
 # Deterministic constraint names: Alembic can then ALTER/DROP them, on SQLite too.

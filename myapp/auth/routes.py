@@ -17,6 +17,7 @@ from myapp.auth.schemas import (
 )
 from myapp.auth.service import ClientInfo
 from myapp.auth.tokens import SESSION_CLAIM
+from myapp.openapi import problems
 from myapp.ratelimit import failed_authentication, login_account, rate_limit
 from myapp.services import account_service, auth_service
 from myapp.users.schemas import UserSchema
@@ -38,6 +39,7 @@ def client_info() -> ClientInfo:
 
 
 @blp.route("/register", methods=["POST"])
+@problems(blp, 400, 409, 422, 429)
 @rate_limit("RATELIMIT_REGISTER", message="Too many registrations from this address.")
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -52,6 +54,7 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
+@problems(blp, 400, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
 # Per account, counting failures only: slows password guessing against one account
 # from many addresses, while the owner's successful logins cost nothing.
@@ -64,13 +67,17 @@ def register(data):
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 def login(data):
-    """Exchange an email (or username) and password for a fresh access token and a
-    refresh token; starts a session."""
+    """Log in: exchange credentials for tokens.
+
+    Takes an email or a username, and the password. Returns a fresh access token
+    and a refresh token, and starts a session.
+    """
     password = data.pop("password")
     return auth_service().login(password, client=client_info(), **data)
 
 
 @blp.route("/refresh", methods=["POST"])
+@problems(blp, 401, 429)
 @rate_limit("RATELIMIT_REFRESH")
 @blp.doc(security=BEARER)
 @blp.response(200, TokenSchema)
@@ -86,6 +93,7 @@ def refresh():
 
 
 @blp.route("/logout", methods=["POST"])
+@problems(blp, 401)
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
@@ -95,6 +103,7 @@ def logout():
 
 
 @blp.route("/logout-all", methods=["POST"])
+@problems(blp, 401)
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
@@ -104,6 +113,7 @@ def logout_all():
 
 
 @blp.route("/sessions")
+@problems(blp, 401)
 @blp.doc(security=BEARER)
 @blp.response(200, SessionSchema(many=True))
 @jwt_required()
@@ -113,6 +123,7 @@ def list_sessions():
 
 
 @blp.route("/sessions/<uuid:session_id>", methods=["DELETE"])
+@problems(blp, 401, 404)
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
@@ -122,17 +133,21 @@ def revoke_session(session_id):
 
 
 @blp.route("/password-reset", methods=["POST"])
+@problems(blp, 400, 422, 429)
 @rate_limit("RATELIMIT_PASSWORD_RESET", message="Too many reset requests from this address.")
 @blp.arguments(PasswordResetRequestSchema)
 @blp.response(202, MessageSchema)
 def request_password_reset(data):
-    """Email a password-reset link. The answer is the same whether or not the
-    account exists."""
+    """Email a password-reset link.
+
+    The answer is the same whether or not the account exists.
+    """
     account_service().request_password_reset(data["email"])
     return RESET_REQUESTED
 
 
 @blp.route("/password-reset/confirm", methods=["POST"])
+@problems(blp, 400, 422)
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(204)
 def confirm_password_reset(data):
@@ -141,6 +156,7 @@ def confirm_password_reset(data):
 
 
 @blp.route("/verify-email", methods=["POST"])
+@problems(blp, 400, 422)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, UserSchema)
 def verify_email(data):
@@ -149,6 +165,7 @@ def verify_email(data):
 
 
 @blp.route("/verify-email/resend", methods=["POST"])
+@problems(blp, 401, 409)
 @blp.doc(security=BEARER)
 @blp.response(202, MessageSchema)
 @jwt_required()

@@ -8,6 +8,7 @@ from marshmallow import RAISE
 
 from myapp.auth.decorators import BEARER, admin_required, require_fresh_token
 from myapp.auth.tokens import SESSION_CLAIM
+from myapp.openapi import problems
 from myapp.services import account_service, user_service
 from myapp.users.repository import UserSearch
 from myapp.users.schemas import (
@@ -49,6 +50,7 @@ def pagination_header(page: UserPage) -> dict[str, str]:
 
 
 @blp.route("/me")
+@problems(blp, 401)
 @blp.doc(security=BEARER)
 @blp.response(200, UserSchema)
 @jwt_required()
@@ -58,6 +60,7 @@ def get_me():
 
 
 @blp.route("/me", methods=["PATCH"])
+@problems(blp, 400, 401, 409, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(ProfileUpdateSchema)
 @blp.response(200, UserSchema)
@@ -74,6 +77,7 @@ def update_me(data):
 
 
 @blp.route("/me", methods=["DELETE"])
+@problems(blp, 400, 401, 403, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
@@ -84,6 +88,7 @@ def delete_me(data):
 
 
 @blp.route("/me/password", methods=["PUT"])
+@problems(blp, 400, 401, 403, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
@@ -103,6 +108,7 @@ def change_password(data):
 
 
 @blp.route("")
+@problems(blp, 401, 403, 422)
 @blp.doc(security=BEARER)
 # unknown=RAISE: a misspelt filter must be a 422, not silently "all users".
 @blp.arguments(UserListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
@@ -118,6 +124,7 @@ def list_users(**criteria):
 
 
 @blp.route("/<int:user_id>")
+@problems(blp, 401, 403, 404)
 @blp.doc(security=BEARER)
 @blp.response(200, UserSchema)
 @admin_required
@@ -127,6 +134,7 @@ def get_user(user_id: int):
 
 
 @blp.route("/<int:user_id>", methods=["PATCH"])
+@problems(blp, 400, 401, 403, 404, 409, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(AdminUserUpdateSchema)
 @blp.response(200, UserSchema)
@@ -141,6 +149,7 @@ def update_user(data, user_id: int):
 
 
 @blp.route("/<int:user_id>", methods=["DELETE"])
+@problems(blp, 401, 403, 404, 409)
 @blp.doc(security=BEARER)
 @blp.response(204)
 @admin_required
