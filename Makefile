@@ -14,12 +14,14 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest tox lint cov clean openapi
+.PHONY: help install run test test-postgres test-unittest test-browser fuzz tox lint cov clean openapi chromium
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
 	@echo "make test           full suite on SQLite, with the coverage gate"
 	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
+	@echo "make test-browser   the /docs page in headless Chromium (installs it if missing)"
+	@echo "make fuzz           long fuzzing campaign (schemathesis + hypothesis)"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
 	@echo "make openapi        rewrite docs/openapi.json from the code"
 	@echo "make lint | cov | clean | install"
@@ -45,6 +47,21 @@ test-postgres: install
 	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql \
 		$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
 	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql $(UNITTEST)
+
+# Debian's Chromium, installed when missing (root, or sudo); Playwright drives it.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test-browser: install chromium
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
+
+# A long property-based and schemathesis campaign (the suite runs a short one).
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz $(PYTEST_ARGS)
 
 test-unittest: install
 	$(UNITTEST)

@@ -70,12 +70,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from myapp import health
+    from myapp import apidocs, health
     from myapp.auth import routes as auth_routes
     from myapp.users import routes as user_routes
 
     for module in (health, auth_routes, user_routes):
         api.register_blueprint(module.blp)
+    app.register_blueprint(apidocs.blp)  # /docs: not part of the API document
 
 
 def register_error_handlers(app: Flask) -> None:

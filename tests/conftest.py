@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
@@ -19,6 +21,12 @@ from tests.support.database import (
     isolated_test,
     release_test_app,
 )
+
+
+# Property tests stay quick in the suite; `make fuzz` selects the long campaign.
+settings.register_profile("suite", max_examples=40, deadline=None)
+settings.register_profile("fuzz", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,9 @@ ROLES = ("none", "user", "admin")
 # (method, path template, JSON body, token kind, {role: status})
 MATRIX = [
     ("GET", "/health", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/docs", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/docs/swagger-ui/{css}", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/docs/assets/{js}", None, "access", dict(none=200, user=200, admin=200)),
     ("POST", "/api/v1/auth/register",
      {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
      "access", dict(none=201, user=201, admin=201)),
@@ -84,9 +87,12 @@ def test_endpoint_when_called_by_role_answers_expected_status(
     pair = tokens.get(role)
     headers = {"Authorization": f"Bearer {pair[f'{kind}_token']}"} if pair else {}
     session_id = sid(pair["access_token"]) if pair else str(uuid.uuid4())
-    url = path.format(target=target_id, session=session_id)
+    url = path.format(
+        target=target_id, session=session_id, css="swagger-ui.css", js="explorer.js"
+    )
 
     response = client.open(url, method=method, json=body, headers=headers)
+    response.close()  # file responses (the docs assets) hold an open file
 
     assert response.status_code == expected[role], response.get_data(as_text=True)
 

@@ -1,0 +1,61 @@
+"""Schemathesis: every operation, generated from the OpenAPI document, called
+in-process as a normal user and as an administrator.
+
+Bounded by the Hypothesis profile ("suite": quick; `make fuzz`: long campaign).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode, checks
+
+from tests.factories import AdminFactory, UserFactory
+from tests.support.database import get_test_app
+
+# A short run per operation in the suite; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz.
+FUZZ_EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 12
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.negative_data_rejection,
+]
+
+
+# The suite's app (created once per process): requests made inside a test run in
+# that test's rolled-back transaction, through the `app` fixture's context.
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_test_app())
+# Valid and invalid inputs alike; NUL characters included (PostgreSQL's trap).
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    allow_x00=True,
+    max_examples=FUZZ_EXAMPLES,
+)
+
+
+@pytest.fixture
+def user_bearer(auth):
+    return auth.headers_for(UserFactory())
+
+
+@pytest.fixture
+def admin_bearer(auth):
+    return auth.headers_for(AdminFactory())
+
+
+@schema.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, suppress_health_check=list(HealthCheck))
+def test_operation_when_fuzzed_as_user_conforms_to_its_contract(app, case, user_bearer):
+    case.call_and_validate(headers=user_bearer, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=FUZZ_EXAMPLES, suppress_health_check=list(HealthCheck))
+def test_operation_when_fuzzed_as_admin_conforms_to_its_contract(app, case, admin_bearer):
+    case.call_and_validate(headers=admin_bearer, checks=CHECKS)
