@@ -16,6 +16,8 @@ from werkzeug.serving import make_server
 
 from myapp import create_app
 from myapp.extensions import db
+from tests.support.committed import committed_app
+from tests.support.database import database_url_for_tests
 
 pytestmark = pytest.mark.browser
 
@@ -29,21 +31,31 @@ PASSWORD = "a long browser password"
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    """The app on a real HTTP port, with a database of its own."""
-    app = create_app(
-        "testing", overrides={"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'docs.db'}"}
-    )
+def browser_app(tmp_path):
+    """The app on a database of its own, of the suite's kind: requests come from
+    the browser through real threads, so no shared test transaction."""
+    if database_url_for_tests().get_backend_name() == "postgresql":
+        with committed_app("browser") as app:
+            yield app
+        return
+    uri = f"sqlite:///{tmp_path / 'docs.db'}"  # a file: several threads, one database
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(browser_app):
+    """The app on a real HTTP port on 127.0.0.1."""
+    server = make_server("127.0.0.1", 0, browser_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
-    with app.app_context():
-        db.engine.dispose()
 
 
 @pytest.fixture
