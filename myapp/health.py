@@ -1,5 +1,6 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+
+from myapp.openapi import Blueprint
 
 blp = Blueprint("health", __name__, description="Liveness.")
 

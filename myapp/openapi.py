@@ -7,10 +7,13 @@ Every error response is documented as ``application/problem+json`` with
 from __future__ import annotations
 
 import http
+import json
 
 import flask_smorest
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from myapp.errors import PROBLEM_MIMETYPE
 
@@ -59,3 +62,40 @@ def problems(blp: flask_smorest.Blueprint, *statuses: int):
         return view
 
     return decorate
+
+
+class JSONBodyParser(FlaskParser):
+    """webargs' Flask parser, strict about what a JSON body is.
+
+    - A body endpoint called without a JSON Content-Type gets 415 (webargs would
+      treat the body as absent and answer "missing field" 422s, which misleads).
+    - JSON nested deeper than the interpreter can recurse is a 400 like any other
+      malformed JSON (the stdlib decoder raises RecursionError: a 500 otherwise).
+    """
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            raise UnsupportedMediaType(
+                "Send the request body as JSON with 'Content-Type: application/json'."
+            )
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "<body>", 0) from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with the strict JSON parser; a JSON body endpoint
+    documents its 400 (malformed JSON) and 415 (not JSON) answers by itself."""
+
+    ARGUMENTS_PARSER = JSONBodyParser()
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorate(view):
+            return problems(self, 400, 415)(parse(view))
+
+        return decorate

@@ -34,7 +34,10 @@ def client_ip() -> str:
 def login_account() -> str:
     """The account a login names (email or username), normalised, so that
     letter case or whitespace cannot open a fresh counter."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON: the view will answer 400
+        body = None
     if isinstance(body, dict):
         if isinstance(body.get("email"), str):
             return "email:" + normalise_email(body["email"])

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from flask import request, url_for
 from flask_jwt_extended import current_user, get_jwt, jwt_required
-from flask_smorest import Blueprint
 
 from myapp.auth.decorators import BEARER
 from myapp.auth.schemas import (
@@ -17,7 +16,7 @@ from myapp.auth.schemas import (
 )
 from myapp.auth.service import ClientInfo
 from myapp.auth.tokens import SESSION_CLAIM
-from myapp.openapi import problems
+from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import failed_authentication, login_account, rate_limit
 from myapp.services import account_service, auth_service
 from myapp.users.schemas import UserSchema
@@ -39,7 +38,7 @@ def client_info() -> ClientInfo:
 
 
 @blp.route("/register", methods=["POST"])
-@problems(blp, 400, 409, 422, 429)
+@problems(blp, 409, 422, 429)
 @rate_limit("RATELIMIT_REGISTER", message="Too many registrations from this address.")
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -54,7 +53,7 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
-@problems(blp, 400, 401, 422, 429)
+@problems(blp, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
 # Per account, counting failures only: slows password guessing against one account
 # from many addresses, while the owner's successful logins cost nothing.
@@ -133,7 +132,7 @@ def revoke_session(session_id):
 
 
 @blp.route("/password-reset", methods=["POST"])
-@problems(blp, 400, 422, 429)
+@problems(blp, 422, 429)
 @rate_limit("RATELIMIT_PASSWORD_RESET", message="Too many reset requests from this address.")
 @blp.arguments(PasswordResetRequestSchema)
 @blp.response(202, MessageSchema)
@@ -147,7 +146,7 @@ def request_password_reset(data):
 
 
 @blp.route("/password-reset/confirm", methods=["POST"])
-@problems(blp, 400, 422)
+@problems(blp, 422)
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(204)
 def confirm_password_reset(data):
@@ -156,7 +155,7 @@ def confirm_password_reset(data):
 
 
 @blp.route("/verify-email", methods=["POST"])
-@problems(blp, 400, 422)
+@problems(blp, 422)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, UserSchema)
 def verify_email(data):

@@ -3,12 +3,11 @@ from __future__ import annotations
 import json
 
 from flask_jwt_extended import current_user, get_jwt, jwt_required
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from myapp.auth.decorators import BEARER, admin_required, require_fresh_token
 from myapp.auth.tokens import SESSION_CLAIM
-from myapp.openapi import problems
+from myapp.openapi import Blueprint, problems
 from myapp.services import account_service, user_service
 from myapp.users.repository import UserSearch
 from myapp.users.schemas import (
@@ -60,7 +59,7 @@ def get_me():
 
 
 @blp.route("/me", methods=["PATCH"])
-@problems(blp, 400, 401, 409, 422)
+@problems(blp, 401, 409, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(ProfileUpdateSchema)
 @blp.response(200, UserSchema)
@@ -77,7 +76,7 @@ def update_me(data):
 
 
 @blp.route("/me", methods=["DELETE"])
-@problems(blp, 400, 401, 403, 422)
+@problems(blp, 401, 403, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
@@ -88,7 +87,7 @@ def delete_me(data):
 
 
 @blp.route("/me/password", methods=["PUT"])
-@problems(blp, 400, 401, 403, 422)
+@problems(blp, 401, 403, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
@@ -134,7 +133,7 @@ def get_user(user_id: int):
 
 
 @blp.route("/<int:user_id>", methods=["PATCH"])
-@problems(blp, 400, 401, 403, 404, 409, 422)
+@problems(blp, 401, 403, 404, 409, 422)
 @blp.doc(security=BEARER)
 @blp.arguments(AdminUserUpdateSchema)
 @blp.response(200, UserSchema)
