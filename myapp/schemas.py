@@ -9,7 +9,8 @@ class Text(fields.String):
     """A string that refuses NUL characters.
 
     PostgreSQL cannot store or even compare text containing NUL (the driver raises),
-    so it must be a validation error, on every database alike.
+    so it must be a validation error, on every database alike. Passwords too: no
+    keyboard types NUL, and one rule for every string is simpler to trust.
     """
 
     def _deserialize(self, value, attr, data, **kwargs):

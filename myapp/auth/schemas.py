@@ -27,7 +27,7 @@ class LoginSchema(Schema):
 
     email = LoginEmail(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
     username = Text(validate=validate.Length(min=1, max=USERNAME_MAX_LENGTH))
-    password = fields.String(
+    password = Text(
         required=True,
         load_only=True,
         validate=validate.Length(min=1, max=LOGIN_PASSWORD_MAX_LENGTH),

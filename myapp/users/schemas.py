@@ -51,7 +51,7 @@ class Username(Text):
         return normalise_username(value)
 
 
-class NewPassword(fields.String):
+class NewPassword(Text):
     """A password being set: the length policy comes from configuration."""
 
     def __init__(self, **kwargs):
@@ -87,7 +87,7 @@ class UserSchema(Schema):
 
 
 class PasswordChangeSchema(Schema):
-    current_password = fields.String(
+    current_password = Text(
         required=True, load_only=True, validate=validate.Length(min=1, max=1024)
     )
     new_password = NewPassword(required=True)
@@ -131,7 +131,7 @@ class AdminUserUpdateSchema(Schema):
 
 
 class AccountDeletionSchema(Schema):
-    password = fields.String(
+    password = Text(
         required=True, load_only=True, validate=validate.Length(min=1, max=1024)
     )
 
