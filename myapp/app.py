@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from myapp.config import Config, resolve_config
 from myapp.database import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
 from myapp.extensions import api, db, jwt, mail, migrate, passwords
+from myapp.observability import configure_logging, register_request_hooks
 from myapp.ratelimit import init_rate_limits
 
 
@@ -31,7 +31,9 @@ def create_app(
     # An API: no static folder (nothing to serve, and no /static route to probe).
     app = Flask(__name__.split(".")[0], instance_relative_config=True, static_folder=None)
     configure_app(app, resolve_config(config), overrides)
+    configure_logging(app)
     register_extensions(app)
+    register_request_hooks(app)
     register_blueprints(app)
     init_rate_limits(app)  # after the blueprints: it wraps their marked views
     register_error_handlers(app)
@@ -49,8 +51,6 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
             app.config[key] = timedelta(seconds=app.config[key])
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
-    if not app.debug and not app.testing:
-        app.logger.setLevel(logging.INFO)
 
 
 def register_extensions(app: Flask) -> None:

@@ -117,6 +117,13 @@ class Config:
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
     PROXY_FIX_X_FOR = 0
 
+    # -- Observability and browser security --------------------------------
+    LOG_FORMAT = "json"  # json | text (Flask's default handler)
+    LOG_LEVEL = "INFO"
+    # Origins allowed to call the API from a browser (CORS); none by default.
+    CORS_ORIGINS: list[str] = []
+    HSTS_ENABLED = False
+
     # -- OpenAPI (flask-smorest) ------------------------------------------
     API_TITLE = "myapp"
     API_VERSION = "v1"
@@ -156,6 +163,8 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     NAME = "production"
+    # Served over HTTPS only (APP_BASE_URL must be https): tell browsers to stick to it.
+    HSTS_ENABLED = True
     # Counters shared by every process behind the load balancer.
     RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379"
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, current_app, json
+from flask import Flask, current_app, g, has_request_context, json
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -61,6 +61,9 @@ def problem(
     """Build a problem+json response. Extra ``members`` become extension members."""
     phrase = HTTPStatus(status).phrase
     body = {"type": "about:blank", "title": phrase, "status": status, "detail": detail or phrase}
+    if request_id := g.get("request_id") if has_request_context() else None:
+        # Quote it to support and they find the matching log lines.
+        body["request_id"] = request_id
     body.update(members)
     response = current_app.response_class(
         json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE

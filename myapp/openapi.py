@@ -25,6 +25,9 @@ class ProblemSchema(Schema):
     title = fields.String(required=True, metadata={"example": "Unprocessable Entity"})
     status = fields.Integer(required=True, metadata={"example": 422})
     detail = fields.String(required=True)
+    request_id = fields.String(
+        metadata={"description": "The request's X-Request-ID, also in the logs."}
+    )
     errors = fields.Dict(
         metadata={
             "description": "For 400/422: messages by location (json, query) and field.",

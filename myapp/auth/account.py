@@ -11,6 +11,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Callable
 
+from myapp.audit import audit
 from myapp.auth.models import ActionToken, TokenPurpose
 from myapp.auth.repository import ActionTokenRepository, SessionRepository
 from myapp.database import utcnow
@@ -83,12 +84,14 @@ class AccountService:
         # Whoever else holds a session (perhaps the reason for the change) is out.
         self.sessions.revoke_all(user.id, utcnow(), keep=keep_session)
         self.users.save(user)
+        audit("password.changed", user_id=user.id)
 
     def request_password_reset(self, email: str) -> None:
         """Send a reset link if an active account has this email; say nothing either way."""
         user = self.users.get_by_email(normalise_email(email))
         if user is None or not user.is_active:
             return
+        audit("password.reset_requested", user_id=user.id)
         token = self._issue(
             user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
         )
@@ -110,6 +113,7 @@ class AccountService:
         user.token_version += 1
         self.sessions.revoke_all(user.id, utcnow())
         self.users.save(user)
+        audit("password.reset", user_id=user.id)
 
     # -- email verification -------------------------------------------------
     def send_verification(self, user: User) -> None:
@@ -131,7 +135,9 @@ class AccountService:
     def verify_email(self, token: str) -> User:
         user = self._redeem(token, TokenPurpose.EMAIL_VERIFICATION, lambda u: u.email)
         user.is_verified = True
-        return self.users.save(user)
+        self.users.save(user)
+        audit("email.verified", user_id=user.id)
+        return user
 
     # -- tokens ---------------------------------------------------------------
     def _issue(self, user: User, purpose: TokenPurpose, bound_to: str, lifetime: timedelta) -> str:

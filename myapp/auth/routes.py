@@ -98,7 +98,7 @@ def refresh():
 @jwt_required()
 def logout():
     """Revoke this session: the access token used and its refresh token family."""
-    auth_service().logout(get_jwt()[SESSION_CLAIM])
+    auth_service().logout(current_user, get_jwt()[SESSION_CLAIM])
 
 
 @blp.route("/logout-all", methods=["POST"])

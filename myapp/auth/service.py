@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from myapp.auth.account import AccountService
+from myapp.audit import audit
 from myapp.auth.models import AuthSession
 from myapp.auth.repository import SessionRepository
 from myapp.auth.tokens import TokenPair, TokenService
@@ -94,8 +95,13 @@ class AuthService:
         if user is None:
             # Same cost as a real check: response time must not reveal unknown users.
             self.passwords.verify_dummy(password)
+            audit("login.failed", reason="unknown_user")
             raise InvalidCredentials()
-        if not self.passwords.verify(user.password_hash, password) or not user.is_active:
+        if not self.passwords.verify(user.password_hash, password):
+            audit("login.failed", user_id=user.id, reason="wrong_password")
+            raise InvalidCredentials()
+        if not user.is_active:
+            audit("login.failed", user_id=user.id, reason="inactive")
             raise InvalidCredentials()
         if self.passwords.needs_rehash(user.password_hash):
             # Parameters were raised since this hash was made: upgrade it now that
@@ -125,6 +131,7 @@ class AuthService:
                 ip=client.ip,
             )
         )
+        audit("login.succeeded", user_id=user.id, session_id=auth_session.id)
         return self.tokens.issue(user, auth_session, fresh=True)
 
     def refresh(self, user: User, session_id: str, jti: str) -> TokenPair:
@@ -139,6 +146,7 @@ class AuthService:
         now = utcnow()
         if auth_session is None or auth_session.refresh_jti != jti:
             self.sessions.revoke(session_id, now)
+            audit("refresh.reuse_detected", user_id=user.id, session_id=session_id)
             raise RefreshTokenReused()
         replacement = new_jti()
         expires_at = now + self.session_lifetime
@@ -147,8 +155,9 @@ class AuthService:
         auth_session = self.sessions.get(session_id)
         return self.tokens.issue(user, auth_session, fresh=False)
 
-    def logout(self, session_id: str) -> None:
+    def logout(self, user: User, session_id: str) -> None:
         self.sessions.revoke(session_id, utcnow())
+        audit("logout", user_id=user.id, session_id=session_id)
 
     def logout_everywhere(self, user: User) -> None:
         # The version bump kills every token ever issued; revoking the rows also
@@ -156,6 +165,7 @@ class AuthService:
         user.token_version += 1
         self.sessions.revoke_all(user.id, utcnow())
         self.users.save(user)
+        audit("logout.all", user_id=user.id)
 
     def list_sessions(self, user: User) -> list[AuthSession]:
         return self.sessions.list_active(user.id, utcnow())
@@ -166,3 +176,4 @@ class AuthService:
             # Another user's session is "not found", never "forbidden": no oracle.
             raise NotFound("Session not found.")
         self.sessions.revoke(session_id, now)
+        audit("session.revoked", user_id=user.id, session_id=session_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from myapp.audit import audit
 from myapp.auth.account import AccountService, WrongPassword
 from myapp.auth.repository import SessionRepository
 from myapp.database import utcnow
@@ -64,7 +65,9 @@ class UserService:
     def delete_account(self, user: User, password: str) -> None:
         if not self.passwords.verify(user.password_hash, password):
             raise WrongPassword("The password is incorrect.")
+        user_id = user.id
         self.users.delete(user)
+        audit("account.deleted", user_id=user_id)
 
     # -- administration -----------------------------------------------------
     def admin_update(self, actor: User, user_id: int, changes: dict[str, Any]) -> User:
@@ -73,13 +76,16 @@ class UserService:
             changes.get("is_active") is False or changes.get("is_admin") is False
         ):
             raise SelfLockout()
-        return self._apply(user, changes)
+        self._apply(user, changes)
+        audit("admin.user_updated", user_id=user.id, actor_id=actor.id, fields=sorted(changes))
+        return user
 
     def admin_delete(self, actor: User, user_id: int) -> None:
         user = self.get(user_id)
         if user.id == actor.id:
             raise SelfLockout()
         self.users.delete(user)
+        audit("admin.user_deleted", user_id=user_id, actor_id=actor.id)
 
     # -- shared -------------------------------------------------------------
     def _apply(self, user: User, changes: dict[str, Any]) -> User:

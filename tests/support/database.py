@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -99,6 +100,32 @@ class TestDatabase:
         self.created = False
 
 
+# Keys a response must never contain: a password, a hash, a secret.
+SENSITIVE_KEY = re.compile(r"password|hash|secret|salt", re.IGNORECASE)
+# Documents that name input fields rather than carry values.
+NOT_WALKED = ("/api/openapi.json",)
+
+
+def sensitive_keys(value, path: str = "") -> list[str]:
+    """Paths of keys in a JSON value that look like a password or a hash.
+
+    Validation ``errors`` are skipped: they name the input field that was wrong
+    ("password": ["Too short"]), they carry no value.
+    """
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "errors":
+                continue
+            if SENSITIVE_KEY.search(str(key)):
+                found.append(f"{path}/{key}")
+            found += sensitive_keys(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += sensitive_keys(item, f"{path}/{index}")
+    return found
+
+
 class RequestScopedClient(FlaskClient):
     """A test client whose requests end as they do in production.
 
@@ -107,11 +134,17 @@ class RequestScopedClient(FlaskClient):
     the end of each request and its uncommitted work discarded; rolling back here
     does the same, so a view that forgets to commit fails its test. Committed work
     stays (it only released a savepoint of the test's outer transaction).
+
+    Every JSON response is also walked for keys that look like a password or a
+    hash (see ``sensitive_keys``): a leak fails whichever test provoked it.
     """
 
     def open(self, *args, **kwargs):
         response = super().open(*args, **kwargs)
         db.session.rollback()
+        if response.is_json and response.request.path not in NOT_WALKED:
+            leaked = sensitive_keys(response.get_json(silent=True))
+            assert not leaked, f"{response.request.path} answered sensitive keys {leaked}"
         return response
 
 

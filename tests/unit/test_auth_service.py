@@ -233,7 +233,7 @@ class TestRefresh(AuthServiceTestCase):
 
 class TestLogoutAndSessions(AuthServiceTestCase):
     def test_logout_when_called_revokes_the_session(self):
-        self.service.logout("s1")
+        self.service.logout(self.user, "s1")
 
         self.sessions.revoke.assert_called_once_with("s1", NOW)
 

@@ -1,0 +1,138 @@
+"""The audit trail: one structured line per security event, never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from myapp.extensions import db
+from myapp.observability import JSONFormatter
+from tests.conftest import token_from
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+@pytest.fixture
+def audit_log(caplog):
+    """The audit records of the test, as the JSON lines production would write."""
+    caplog.set_level(logging.INFO, logger="myapp.audit")
+
+    def lines(event: str | None = None) -> list[dict]:
+        records = [r for r in caplog.records if r.name == "myapp.audit"]
+        entries = [json.loads(JSONFormatter().format(r)) for r in records]
+        return [e for e in entries if event is None or e["event"] == event]
+
+    return lines
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TestAuditEvents:
+    def test_login_when_successful_logs_user_request_and_ip(self, client, user, audit_log):
+        response = client.post(
+            "/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD},
+            headers={"X-Request-ID": "req-42"},
+        )
+
+        (entry,) = audit_log("login.succeeded")
+        assert response.status_code == 200
+        assert (entry["user_id"], entry["request_id"], entry["ip"]) == (
+            user.id, "req-42", "127.0.0.1",
+        )
+        assert entry["session_id"]
+
+    @pytest.mark.parametrize(
+        ("email", "password", "reason", "known"),
+        [
+            ("nobody@example.com", DEFAULT_PASSWORD, "unknown_user", False),
+            ("ada@example.com", "wrong password!", "wrong_password", True),
+        ],
+    )
+    def test_login_when_failed_logs_reason_without_what_was_typed(
+        self, client, user, audit_log, email, password, reason, known
+    ):
+        client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+        (entry,) = audit_log("login.failed")
+        assert entry["reason"] == reason
+        assert entry["user_id"] == (user.id if known else None)
+        assert email not in str(entry) and password not in str(entry)
+
+    def test_session_events_when_they_happen_are_each_logged(
+        self, client, auth, user, audit_log
+    ):
+        first = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/refresh", headers=bearer(first["refresh_token"]))
+        client.post("/api/v1/auth/refresh", headers=bearer(first["refresh_token"]))  # reuse
+        second = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/logout", headers=bearer(second["access_token"]))
+        third = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/logout-all", headers=bearer(third["access_token"]))
+
+        events = [e["event"] for e in audit_log() if e["user_id"] == user.id]
+        assert events == [
+            "login.succeeded", "refresh.reuse_detected", "login.succeeded", "logout",
+            "login.succeeded", "logout.all",
+        ]
+
+    def test_password_events_when_they_happen_are_logged(
+        self, client, auth, user, outbox, audit_log
+    ):
+        tokens = auth.login(email=user.email).get_json()
+        client.put(
+            "/api/v1/users/me/password",
+            json={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+            headers=bearer(tokens["access_token"]),
+        )
+        client.post("/api/v1/auth/password-reset", json={"email": user.email})
+        client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": token_from(outbox[-1]), "new_password": "another passphrase!"},
+        )
+
+        events = [e["event"] for e in audit_log() if e["event"].startswith("password.")]
+        assert events == ["password.changed", "password.reset_requested", "password.reset"]
+
+    def test_admin_changes_when_made_log_actor_target_and_fields(
+        self, client, admin_user, admin_headers, audit_log
+    ):
+        target = UserFactory()
+        client.patch(
+            f"/api/v1/users/{target.id}", json={"is_active": False}, headers=admin_headers
+        )
+        client.delete(f"/api/v1/users/{target.id}", headers=admin_headers)
+
+        (updated,) = audit_log("admin.user_updated")
+        (deleted,) = audit_log("admin.user_deleted")
+        assert (updated["actor_id"], updated["user_id"], updated["fields"]) == (
+            admin_user.id, target.id, ["is_active"],
+        )
+        assert (deleted["actor_id"], deleted["user_id"]) == (admin_user.id, target.id)
+
+
+class TestAuditHoldsNoSecrets:
+    def test_audit_lines_when_a_full_session_runs_contain_no_password_token_or_hash(
+        self, client, auth, user, outbox, audit_log
+    ):
+        tokens = auth.login(email=user.email).get_json()
+        refreshed = client.post(
+            "/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])
+        ).get_json()
+        client.post("/api/v1/auth/password-reset", json={"email": user.email})
+        reset_token = token_from(outbox[-1])
+        client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": reset_token, "new_password": NEW_PASSWORD},
+        )
+        db.session.refresh(user)
+
+        text = "\n".join(str(entry) for entry in audit_log())
+        secrets = [DEFAULT_PASSWORD, NEW_PASSWORD, user.password_hash, reset_token,
+                   tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]]
+        assert audit_log()  # the run did log
+        assert [s for s in secrets if s in text] == []

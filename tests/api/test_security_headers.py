@@ -1,0 +1,138 @@
+"""Security headers on every response (errors included), CORS, request ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+
+from myapp import create_app
+from myapp.config import ProductionConfig
+from myapp.observability import API_CSP, DOCS_CSP, JSONFormatter
+from tests.support.database import sensitive_keys, variant_app
+
+COMMON = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@pytest.fixture
+def responses(client, auth_headers):
+    """One response of each kind: success, each error family, the docs page."""
+    return {
+        "200": client.get("/api/v1/users/me", headers=auth_headers),
+        "401": client.get("/api/v1/users/me"),
+        "404": client.get("/nowhere"),
+        "405": client.delete("/health"),
+        "415": client.post("/api/v1/auth/login", data="x"),
+        "422": client.post("/api/v1/auth/login", json={}),
+    }
+
+
+class TestSecurityHeaders:
+    def test_api_responses_when_any_status_carry_security_headers(self, responses):
+        for status, response in responses.items():
+            assert str(response.status_code) == status
+            for header, value in COMMON.items():
+                assert response.headers[header] == value, (status, header)
+            assert response.headers["Content-Security-Policy"] == API_CSP
+            assert response.headers["Cache-Control"] == "no-store"
+            assert "Strict-Transport-Security" not in response.headers
+
+    def test_docs_page_when_served_gets_a_policy_that_lets_it_run(self, client):
+        response = client.get("/docs")
+
+        assert response.headers["Content-Security-Policy"] == DOCS_CSP
+        assert "frame-ancestors 'none'" in DOCS_CSP and "script-src 'self'" in DOCS_CSP
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    def test_production_when_serving_sends_hsts(self):
+        env = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, "DATABASE_URL": "sqlite://"}
+        app = create_app(
+            ProductionConfig(env), overrides={"APP_BASE_URL": "https://a.example",
+                                              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"},
+        )
+
+        response = app.test_client().get("/health")
+
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+class TestCors:
+    def test_cors_when_no_origin_configured_allows_none(self, client):
+        response = client.get("/health", headers={"Origin": "https://app.example"})
+
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+    def test_cors_when_origin_configured_allows_only_it(self):
+        with variant_app(CORS_ORIGINS=["https://app.example"]) as app:
+            client = app.test_client()
+            allowed = client.options(
+                "/api/v1/users/me",
+                headers={"Origin": "https://app.example",
+                         "Access-Control-Request-Method": "GET",
+                         "Access-Control-Request-Headers": "Authorization"},
+            )
+            other = client.get("/health", headers={"Origin": "https://evil.example"})
+
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "authorization" in allowed.headers["Access-Control-Allow-Headers"].lower()
+        assert "Access-Control-Allow-Credentials" not in allowed.headers
+        assert "Access-Control-Allow-Origin" not in other.headers
+
+
+class TestRequestId:
+    def test_request_id_when_client_sends_one_is_echoed_in_header_and_problem(self, client):
+        response = client.get("/nowhere", headers={"X-Request-ID": "abc-123"})
+
+        assert response.headers["X-Request-ID"] == "abc-123"
+        assert response.get_json()["request_id"] == "abc-123"
+
+    @pytest.mark.parametrize("given", [None, "", "x" * 129, "<script>", "a b", "tab\tid"])
+    def test_request_id_when_missing_or_unsafe_is_generated(self, client, given):
+        headers = {} if given is None else {"X-Request-ID": given}
+
+        response = client.get("/health", headers=headers)
+
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+class TestJsonLogs:
+    def test_formatter_when_record_has_extras_writes_one_json_object(self):
+        record = logging.makeLogRecord(
+            {"name": "myapp.audit", "levelname": "INFO", "msg": "login.succeeded",
+             "event": "login.succeeded", "user_id": 7, "request_id": "r-1"}
+        )
+
+        line = JSONFormatter().format(record)
+
+        entry = json.loads(line)
+        assert "\n" not in line
+        assert entry["message"] == entry["event"] == "login.succeeded"
+        assert (entry["user_id"], entry["request_id"], entry["logger"]) == (7, "r-1", "myapp.audit")
+        assert entry["level"] == "INFO" and entry["time"].endswith("+00:00")
+
+    def test_app_logger_when_configured_writes_json_lines(self, app):
+        handlers = [h for h in logging.getLogger("myapp").handlers
+                    if isinstance(h.formatter, JSONFormatter)]
+
+        assert len(handlers) == 1  # once, however many apps were created
+
+
+class TestNoSecretsInResponses:
+    """Every JSON response of the suite is walked by the test client (see
+    ``tests/support/database.py``); these prove the walk itself."""
+
+    def test_sensitive_keys_when_value_leaks_hash_finds_it(self):
+        body = {"id": 1, "profile": {"password_hash": "$argon2id$..."}, "items": [{"salt": 1}]}
+
+        assert sensitive_keys(body) == ["/profile/password_hash", "/items/0/salt"]
+
+    def test_sensitive_keys_when_only_validation_errors_name_fields_finds_nothing(self):
+        body = {"status": 422, "errors": {"json": {"password": ["Too short."]}}}
+
+        assert sensitive_keys(body) == []
