@@ -12,6 +12,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, json
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -44,6 +46,12 @@ class Unauthorized(AppError):
     status = HTTPStatus.UNAUTHORIZED
     detail = "Authentication is required."
     headers = {"WWW-Authenticate": 'Bearer realm="myapp"'}
+
+
+class Unavailable(AppError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = "A service this request needs is unavailable; retry shortly."
+    headers = {"Retry-After": "5"}
 
 
 class Forbidden(AppError):
@@ -96,6 +104,22 @@ def handle_http_exception(error: HTTPException):
     return problem(error.code or 500, detail, headers=headers, **members)
 
 
+def handle_database_unavailable(error: Exception):
+    """The database refused or dropped the connection: a 503 the client may retry.
+
+    The pool (pool_pre_ping) replaces dead connections on the next checkout, so
+    the app recovers by itself once the database is back.
+    """
+    from myapp.extensions import db  # late: extensions imports this module
+
+    current_app.logger.error("Database unavailable: %s", error.__class__.__name__)
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # the connection is gone; the session is discarded anyway
+        pass
+    return handle_app_error(Unavailable("The database is unavailable; retry shortly."))
+
+
 def handle_unexpected_error(error: Exception):
     # Log the traceback for operators; the client learns nothing about internals.
     current_app.logger.exception("Unhandled exception", exc_info=error)
@@ -104,5 +128,7 @@ def handle_unexpected_error(error: Exception):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
+    for error in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected_error)

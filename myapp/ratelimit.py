@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
+from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from myapp.errors import Unavailable, handle_app_error
 from myapp.users.models import normalise_email, normalise_username
 
 EXTENSION_KEY = "myapp.limiter"
@@ -85,6 +87,9 @@ def init_rate_limits(app: Flask) -> Limiter:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     limiter = Limiter(key_func=client_ip, app=app)
     app.extensions[EXTENSION_KEY] = limiter
+    # Limits are not skipped when their storage is down (that would switch off
+    # brute-force protection silently): the request gets a 503 it may retry.
+    app.register_error_handler(RedisError, _storage_unavailable)
     for endpoint, view in list(app.view_functions.items()):
         for spec in getattr(view, "rate_limits", ()):
             view = limiter.limit(
@@ -96,6 +101,11 @@ def init_rate_limits(app: Flask) -> Limiter:
             )(view)
         app.view_functions[endpoint] = view
     return limiter
+
+
+def _storage_unavailable(error: RedisError):
+    current_app.logger.error("Rate-limit storage unavailable: %s", error.__class__.__name__)
+    return handle_app_error(Unavailable("Rate limiting is unavailable; retry shortly."))
 
 
 def _configured(config_key: str) -> Callable[[], str]:

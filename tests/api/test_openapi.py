@@ -51,7 +51,7 @@ class TestOpenApiDocument:
         documented = {(path, method) for path, method, _ in operations(document)}
 
         assert routes == documented
-        assert all(path.startswith("/api/") or path == "/health" for path, _ in routes)
+        assert all(path.startswith("/api/") or path in ("/health", "/ready") for path, _ in routes)
 
     def test_openapi_when_requested_describes_every_operation_from_code(self, document):
         for path, method, operation in operations(document):

@@ -7,7 +7,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import func, select
 
+from myapp.extensions import db
+from myapp.users.models import User
 from tests.conftest import requires_postgresql
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.committed import committed_app
@@ -51,3 +54,26 @@ class TestConcurrentRefresh:
         )
 
         assert Counter(statuses) == {200: 1, 401: THREADS - 1}
+
+
+class TestConcurrentRegistration:
+    def test_register_when_same_email_sent_concurrently_exactly_one_account(self, real_app):
+        def register(n):
+            return lambda client: client.post(
+                "/api/v1/auth/register",
+                json={
+                    "email": "Race@Example.com" if n % 2 else "race@example.com",
+                    "username": f"racer{n}",
+                    "password": "a long password!",
+                },
+                environ_base={"REMOTE_ADDR": f"198.51.100.{n}"},  # below the per-IP limit
+            )
+
+        statuses = race(real_app, [register(n) for n in range(THREADS)])
+
+        with real_app.app_context():
+            rows = db.session.scalar(
+                select(func.count()).select_from(User).where(User.email == "race@example.com")
+            )
+        assert Counter(statuses) == {201: 1, 409: THREADS - 1}
+        assert rows == 1
