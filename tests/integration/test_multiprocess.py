@@ -1,0 +1,156 @@
+"""Two real server processes (gunicorn) sharing PostgreSQL and Redis agree on
+everything: revocations, refresh-token reuse and rate-limit counters."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from limits import parse
+
+from myapp import create_app
+from myapp import config as app_config
+from myapp.extensions import db
+from tests.conftest import requires_postgresql
+from tests.support.database import TestDatabase, database_url_for_tests
+
+pytestmark = requires_postgresql
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379"
+USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """One gunicorn process serving the app on 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "1",
+             "--bind", f"127.0.0.1:{self.port}", "myapp:create_app()"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            try:
+                if self.call("GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def call(self, method: str, path: str, body=None, token: str | None = None):
+        request = urllib.request.Request(self.base + path, method=method)
+        if body is not None:
+            request.data = json.dumps(body).encode()
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def servers():
+    url = database_url_for_tests()
+    database = TestDatabase(url.set(database=f"{url.database}_multiprocess"))
+    database.create()
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": database.uri})
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    prefix = f"myapp-multiprocess-{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "MYAPP_CONFIG": "testing",
+        "TEST_DATABASE_URL": database.uri,
+        "MYAPP_RATELIMIT_STORAGE_URI": REDIS_URL,
+        "MYAPP_RATELIMIT_KEY_PREFIX": prefix,
+        "MYAPP_LOG_LEVEL": "WARNING",
+    }
+    started = []
+    try:
+        for _ in range(2):
+            started.append(Server(env))
+        for server in started:
+            server.wait_until_up()
+        yield started
+    finally:
+        for server in started:  # always stopped, whatever happened
+            server.stop()
+        keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"*{prefix}*"))
+        if keys:
+            redis.Redis.from_url(REDIS_URL).delete(*keys)
+        database.drop()
+
+
+def login(server) -> dict:
+    status, tokens = server.call(
+        "POST", "/api/v1/auth/login", {"email": USER["email"], "password": USER["password"]}
+    )
+    assert status == 200, tokens
+    return tokens
+
+
+class TestTwoProcesses:
+    def test_state_when_changed_on_one_process_is_honoured_by_the_other(self, servers):
+        a, b = servers
+        assert a.call("POST", "/api/v1/auth/register", USER)[0] == 201
+
+        # A logout on B is honoured by A at once.
+        tokens = login(a)
+        assert b.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 200
+        assert b.call("POST", "/api/v1/auth/logout", token=tokens["access_token"])[0] == 204
+        assert a.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 401
+
+        # Refresh-token reuse detected on B revokes the family on A too.
+        first = login(a)
+        status, second = a.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])
+        assert status == 200
+        assert b.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])[0] == 401
+        assert a.call("POST", "/api/v1/auth/refresh", token=second["refresh_token"])[0] == 401
+        assert a.call("GET", "/api/v1/users/me", token=second["access_token"])[0] == 401
+
+    def test_rate_limit_when_hit_on_both_processes_is_counted_once(self, servers):
+        a, b = servers
+        body = {"email": "x@example.com"}
+        allowed = parse(app_config.TestingConfig.RATELIMIT_PASSWORD_RESET).amount  # per client IP
+        for n in range(allowed):
+            assert (a, b)[n % 2].call("POST", "/api/v1/auth/password-reset", body)[0] == 202
+
+        assert a.call("POST", "/api/v1/auth/password-reset", body)[0] == 429
+        assert b.call("POST", "/api/v1/auth/password-reset", body)[0] == 429
