@@ -14,7 +14,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest test-browser fuzz tox lint cov clean openapi chromium
+.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak tox lint cov clean openapi chromium
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -22,6 +22,7 @@ help:
 	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
 	@echo "make test-browser   the /docs page in headless Chromium (installs it if missing)"
 	@echo "make fuzz           long fuzzing campaign (schemathesis + hypothesis)"
+	@echo "make soak           mixed-workload soak against gunicorn + PostgreSQL"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
 	@echo "make openapi        rewrite docs/openapi.json from the code"
 	@echo "make lint | cov | clean | install"
@@ -63,6 +64,11 @@ test-browser: install chromium
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/fuzz $(PYTEST_ARGS)
 
+# Mixed workload against gunicorn + PostgreSQL; fails on any 5xx or inconsistency.
+SOAK_ARGS ?= --duration 60 --clients 8
+soak: install
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
 test-unittest: install
 	$(UNITTEST)
 
@@ -70,7 +76,7 @@ tox: install
 	$(BIN)/tox -e py312-sqlite,py312-postgres
 
 lint: install
-	$(BIN)/flake8 myapp tests migrations
+	$(BIN)/flake8 myapp tests migrations bench
 
 cov: install
 	$(BIN)/pytest --cov --cov-report=html --cov-report=term $(PYTEST_ARGS)
