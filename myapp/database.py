@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,6 +38,17 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Repository:
+    """Base of the repositories: they work on the app's session unless given one."""
+
+    def __init__(self, session: Session | None = None) -> None:
+        if session is None:
+            from myapp.extensions import db  # late: extensions imports the models' base
+
+            session = db.session
+        self.session = session
 
 
 def configure_engine(engine: Engine) -> None:

@@ -5,17 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from myapp.auth.models import ActionToken, AuthSession
-from myapp.extensions import db
+from myapp.database import Repository
 from myapp.users.models import User
 
 
-class SessionRepository:
-    def __init__(self, session: Session | None = None) -> None:
-        self.session = session if session is not None else db.session
-
+class SessionRepository(Repository):
     def create(self, auth_session: AuthSession) -> AuthSession:
         self.session.add(auth_session)
         self.session.commit()
@@ -114,10 +110,7 @@ class SessionRepository:
         )
 
 
-class ActionTokenRepository:
-    def __init__(self, session: Session | None = None) -> None:
-        self.session = session if session is not None else db.session
-
+class ActionTokenRepository(Repository):
     def add(self, token: ActionToken) -> ActionToken:
         self.session.add(token)
         self.session.commit()

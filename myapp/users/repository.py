@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from myapp.extensions import db
+from myapp.database import Repository
 from myapp.users.models import User
 
 # Largest value of the INTEGER primary key on every supported database; larger ids
@@ -36,10 +35,7 @@ class DuplicateUserError(Exception):
     """The database refused a user whose email or username already exists."""
 
 
-class UserRepository:
-    def __init__(self, session: Session | None = None) -> None:
-        self.session = session if session is not None else db.session
-
+class UserRepository(Repository):
     def get(self, user_id: int) -> User | None:
         if not 0 < user_id <= MAX_ID:
             return None

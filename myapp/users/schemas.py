@@ -103,31 +103,25 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-def _require_some_field(data: dict) -> None:
-    if not data:
-        raise ValidationError("Give at least one field to change.", "_schema")
+class PartialUpdateSchema(Schema):
+    """A PATCH body: every field optional, but at least one given."""
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one field to change.", "_schema")
 
 
-class ProfileUpdateSchema(Schema):
+class ProfileUpdateSchema(PartialUpdateSchema):
     """What users may change about themselves; any other field is a 422."""
 
     email = NormalisedEmail()
     username = Username()
 
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        _require_some_field(data)
 
-
-class AdminUserUpdateSchema(Schema):
-    email = NormalisedEmail()
-    username = Username()
+class AdminUserUpdateSchema(ProfileUpdateSchema):
     is_active = StrictBoolean()
     is_admin = StrictBoolean()
-
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        _require_some_field(data)
 
 
 class AccountDeletionSchema(Schema):
