@@ -154,6 +154,7 @@ class TestingConfig(Config):
         )
 
     EMAIL_BACKEND = "memory"
+    LOG_LEVEL = "WARNING"  # quiet test output; tests that read logs set their own level
 
     # Cheapest argon2id parameters: same code path, ~1000x faster tests.
     ARGON2_TIME_COST = 1
