@@ -14,7 +14,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak tox lint cov clean openapi chromium
+.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak bench tox lint cov clean openapi chromium
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-browser   the /docs page in headless Chromium (installs it if missing)"
 	@echo "make fuzz           long fuzzing campaign (schemathesis + hypothesis)"
 	@echo "make soak           mixed-workload soak against gunicorn + PostgreSQL"
+	@echo "make bench          benchmarks (installs wrk) -> docs/performance.md"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
 	@echo "make openapi        rewrite docs/openapi.json from the code"
 	@echo "make lint | cov | clean | install"
@@ -68,6 +69,14 @@ fuzz: install
 SOAK_ARGS ?= --duration 60 --clients 8
 soak: install
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+# Serving (gunicorn + wrk), isolation and suite timings -> docs/performance.md.
+BENCH_ARGS ?=
+bench: install
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 test-unittest: install
 	$(UNITTEST)

@@ -1,0 +1,73 @@
+"""`make bench`: every benchmark, one report. Prints it and writes docs/performance.md.
+
+    python bench/run.py [--users 100000] [--duration 10] [--runs 3] [--tests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import isolation  # noqa: E402
+import serve  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "performance.md"
+PG_TESTS = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_suite"
+
+
+def suite_seconds(database_url: str, workers: int | None) -> float:
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if workers:
+        command += ["-n", str(workers)]
+    env = {**os.environ, "TEST_DATABASE_URL": database_url}
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    serve.add_arguments(parser)
+    parser.add_argument("--tests", type=int, default=300, help="one-request tests to time")
+    args = parser.parse_args()
+
+    sections = [
+        "# Performance",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {serve.machine()}, by "
+        f"`python bench/run.py --users {args.users} --duration {args.duration} "
+        f"--runs {args.runs} --tests {args.tests}` (`make bench`). Absolute numbers on a "
+        "shared 2-core machine are noise; the targets are ratios measured in the same run.",
+        "",
+        serve.run(args),
+        "## Test isolation",
+        "",
+        f"Median per test over {args.tests} tests that each make one request.",
+        "",
+        *isolation.table(args.tests),
+        "",
+        "## Suite wall time (coverage off)",
+        "",
+        "| database | serial | `-n 2` |",
+        "|---|---:|---:|",
+    ]
+    for kind, url in (("sqlite", "sqlite://"), ("postgresql", PG_TESTS)):
+        serial, parallel = suite_seconds(url, None), suite_seconds(url, 2)
+        sections.append(f"| {kind} | {serial:.1f} s | {parallel:.1f} s |")
+    sections.append("")
+    text = "\n".join(sections)
+    REPORT.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
