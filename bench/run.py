@@ -13,12 +13,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import isolation  # noqa: E402
-import serve  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
+
+from bench import isolation, serve  # noqa: E402
 REPORT = ROOT / "docs" / "performance.md"
 PG_TESTS = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_suite"
 
@@ -63,6 +61,7 @@ def main() -> int:
         serial, parallel = suite_seconds(url, None), suite_seconds(url, 2)
         sections.append(f"| {kind} | {serial:.1f} s | {parallel:.1f} s |")
     sections.append("")
+    sections.append((ROOT / "bench" / "NOTES.md").read_text())
     text = "\n".join(sections)
     REPORT.write_text(text + "\n")
     print(text)

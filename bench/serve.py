@@ -16,53 +16,25 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import argon2
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
+
+from bench.common import Gunicorn, call, postgres_database  # noqa: E402
+
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench"
 CONNECTIONS = 16
 WORKERS = 2
 PASSWORD = "benchmark password 42"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def postgres(url, statement: str) -> None:
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        name = connection.dialect.identifier_preparer.quote(url.database)
-        connection.execute(text(statement.format(name=name)))
-    admin.dispose()
-
-
-def call(base, method, path, body=None, token=None):
-    request = urllib.request.Request(base + path, method=method)
-    if body is not None:
-        request.data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
 
 
 class Database:
@@ -72,15 +44,14 @@ class Database:
         self.kind = kind
         if kind == "postgresql":
             self.url = make_url(os.environ.get("BENCH_DATABASE_URL", PG_URL))
-            postgres(self.url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            postgres(self.url, "CREATE DATABASE {name}")
+            postgres_database(self.url, create=True)
         else:
             self.url = make_url(f"sqlite:///{workdir / 'bench.db'}")
         self.uri = self.url.render_as_string(hide_password=False)
 
     def drop(self) -> None:
         if self.kind == "postgresql":
-            postgres(self.url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            postgres_database(self.url, create=False)
 
 
 def app_env(database: Database) -> dict[str, str]:
@@ -110,30 +81,6 @@ def prepare(database: Database, users: int) -> dict[str, str]:
     flask(env, "create-admin", "--email", "admin@bench.example", "--username", "benchadmin",
           "--password-stdin", stdin=PASSWORD + "\n")
     return env
-
-
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS),
-             "--bind", f"127.0.0.1:{self.port}", "myapp:create_app()"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-            stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),
-        )
-        for _ in range(300):
-            try:
-                if call(self.base, "GET", "/health")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("gunicorn did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def wrk(url: str, duration: int, token: str | None = None, script: Path | None = None):
@@ -184,7 +131,9 @@ def bench_database(kind: str, args, workdir: Path) -> dict[str, tuple]:
     database = Database(kind, workdir)
     try:
         env = prepare(database, args.users)
-        server = Server(env)
+        server = Gunicorn(
+            env, workers=WORKERS, log=os.environ.get("BENCH_SERVER_LOG")
+        ).wait_until_up()
         try:
             base = server.base
             user = {"email": "user@bench.example", "username": "benchuser", "password": PASSWORD}

@@ -12,16 +12,12 @@ Exits non-zero on any failure. Traffic goes to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -30,30 +26,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
+
+from bench.common import Gunicorn, call, postgres_database  # noqa: E402
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_soak"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def recreate_database(url) -> None:
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        name = connection.dialect.identifier_preparer.quote(url.database)
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-
-
-def drop_database(url) -> None:
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        name = connection.dialect.identifier_preparer.quote(url.database)
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 class Stats:
@@ -72,23 +48,6 @@ class Stats:
                 self.failures.append(f"{name}: {status} (expected {expected})")
             else:
                 self.done[name] += 1
-
-
-def call(base, method, path, body=None, token=None):
-    request = urllib.request.Request(base + path, method=method)
-    if body is not None:
-        request.data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except OSError as error:  # connection refused/reset: a failure, status 0
-        return 0, str(error)
 
 
 def client_loop(base: str, stats: Stats, deadline: float) -> None:
@@ -161,7 +120,7 @@ def main() -> int:
     args = parser.parse_args()
 
     url = make_url(args.database_url)
-    recreate_database(url)
+    postgres_database(url, create=True)
     uri = url.render_as_string(hide_password=False)
     env = {
         **os.environ,
@@ -174,21 +133,10 @@ def main() -> int:
         [sys.executable, "-m", "flask", "--app", "myapp:create_app('testing')", "db", "upgrade"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
-         "--bind", f"127.0.0.1:{port}", "myapp:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = Gunicorn(env, workers=args.workers).wait_until_up()
+    base = server.base
     stats = Stats()
     try:
-        for _ in range(300):
-            if call(base, "GET", "/health")[0] == 200:
-                break
-            time.sleep(0.1)
-        else:
-            raise SystemExit("gunicorn did not start")
         deadline = time.monotonic() + args.duration
         threads = [threading.Thread(target=client_loop, args=(base, stats, deadline))
                    for _ in range(args.clients)]
@@ -199,10 +147,9 @@ def main() -> int:
             thread.join()
         elapsed = time.monotonic() - started
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     problems = check_database(uri, stats)
-    drop_database(url)
+    postgres_database(url, create=False)
 
     total = len(stats.latencies)
     quantiles = statistics.quantiles(stats.latencies, n=100) if total > 1 else [0.0] * 99
