@@ -12,7 +12,7 @@ import click
 from faker import Faker
 from flask import Flask
 from marshmallow import ValidationError
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from myapp.auth.repository import ActionTokenRepository, SessionRepository
 from myapp.auth.schemas import RegisterSchema
@@ -139,6 +139,11 @@ def seed_users(count: int, fast_hash: bool, password: str | None, seed: int | No
             db.session.commit()
             bar.update(len(rows))
             created += len(rows)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Fresh planner statistics: after a bulk load the planner would otherwise
+        # estimate from an empty table and pick poor plans for the list's queries.
+        db.session.execute(text("ANALYZE users"))
+        db.session.commit()
     click.echo(f"Created {count} users (password: {password}).")
 
 
