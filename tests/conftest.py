@@ -115,6 +115,9 @@ def sql_statements(app):
     event.remove(db.engine, "before_cursor_execute", record)
 
 
+# Not a skip that hides a missing service: these tests need PostgreSQL's concurrent
+# connections by design, and the PostgreSQL run (which fails loudly when it cannot
+# connect) executes them; CI runs it.
 requires_postgresql = pytest.mark.skipif(
     database_url_for_tests().get_backend_name() != "postgresql",
     reason="needs concurrent connections to one database: runs in the PostgreSQL environment "

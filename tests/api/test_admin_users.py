@@ -205,6 +205,7 @@ class TestAdminUpdateUser:
         response = client.patch(f"{USERS}/999999", json={"is_admin": True}, headers=admin_headers)
 
         assert response.status_code == 404
+        assert response.get_json()["detail"] == "User not found."
 
 
 class TestAdminDeleteUser:

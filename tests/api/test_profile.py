@@ -68,11 +68,12 @@ class TestUpdateProfile:
         assert outbox == []
 
     def test_update_when_username_change_with_refreshed_token_is_allowed(
-        self, client, refreshed_headers
+        self, client, user, refreshed_headers
     ):
         response = client.patch(ME, json={"username": "lovelace"}, headers=refreshed_headers)
 
         assert response.status_code == 200
+        assert response.get_json()["username"] == reload(user).username == "lovelace"
 
     @pytest.mark.parametrize(
         "payload",

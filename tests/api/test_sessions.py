@@ -87,11 +87,13 @@ class TestRefresh:
 
         assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200
 
-    def test_refresh_when_access_token_sent_returns_401(self, client, tokens):
+    def test_refresh_when_access_token_sent_returns_401_and_spends_nothing(self, client, tokens):
         response = client.post(REFRESH, headers=bearer(tokens["access_token"]))
 
         assert response.status_code == 401
-        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"] == "Invalid token."
+        # The family is untouched: its refresh token still works.
+        assert client.post(REFRESH, headers=bearer(tokens["refresh_token"])).status_code == 200
 
     def test_refresh_when_session_expired_returns_401(self, app, client, auth, user):
         with freeze_time("2026-03-01 12:00:00") as clock:

@@ -4,13 +4,13 @@ stopped: the outage is a proxy between the app and PostgreSQL being cut."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import create_engine, text
 
-from myapp import create_app
-from myapp.extensions import db
 from tests.conftest import requires_postgresql
-from tests.support.database import TestDatabase, database_url_for_tests
+from tests.support.committed import app_on, own_database
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = requires_postgresql
@@ -20,18 +20,8 @@ USER = {"email": "ada@example.com", "username": "ada", "password": "a long passw
 
 @pytest.fixture
 def database():
-    url = database_url_for_tests()
-    database = TestDatabase(url.set(database=f"{url.database}_faults"))
-    database.create()
-    yield database
-    database.drop()
-
-
-def build_app(url):
-    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        db.create_all()
-    return app
+    with own_database("faults") as database:
+        yield database
 
 
 def bearer_for(client) -> dict:
@@ -43,27 +33,44 @@ def bearer_for(client) -> dict:
 
 
 class TestDroppedConnections:
-    def test_request_when_app_connections_were_terminated_still_succeeds(self, database):
-        app = build_app(database.uri)
-        client = app.test_client()
+    # Not named "app": pytest-flask would hold one request context (and so one
+    # checked-out connection) across the whole test, which no real request does.
+    @pytest.fixture
+    def served_app(self, database):
+        with app_on(database.uri) as served_app:
+            yield served_app
+
+    def test_request_when_app_connections_were_terminated_still_succeeds(
+        self, served_app, database
+    ):
+        client = served_app.test_client()
         headers = bearer_for(client)  # the pool now holds a live connection
-        admin = create_engine(database.url.set(database="postgres"))
+        admin = create_engine(
+            database.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
+        backends = {"name": database.url.database}
         with admin.connect() as connection:
             killed = connection.execute(
                 text(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                     "WHERE datname = :name AND pid <> pg_backend_pid()"
                 ),
-                {"name": database.url.database},
+                backends,
             ).scalar()
+            # pg_terminate_backend only signals: wait until the backends are gone, as
+            # they are when a connection dies between two requests.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"), backends
+            ).scalar():
+                time.sleep(0.05)
         admin.dispose()
 
         response = client.get("/api/v1/users/me", headers=headers)
 
         assert killed >= 1
         assert response.status_code == 200  # pool_pre_ping replaced the dead connection
-        with app.app_context():
-            db.engine.dispose()
+        assert response.get_json()["email"] == USER["email"]
 
 
 class TestDatabaseOutage:
@@ -71,11 +78,11 @@ class TestDatabaseOutage:
     def proxied(self, database):
         proxy = TcpProxy((database.url.host or "127.0.0.1", database.url.port or 5432))
         url = database.url.set(port=proxy.port, query={"connect_timeout": "3"})
-        app = build_app(url.render_as_string(hide_password=False))
-        yield app, proxy
-        proxy.close()
-        with app.app_context():
-            db.engine.dispose()
+        try:
+            with app_on(url.render_as_string(hide_password=False)) as app:
+                yield app, proxy
+        finally:
+            proxy.close()
 
     def test_outage_when_database_unreachable_answers_503_and_recovers(self, proxied):
         app, proxy = proxied

@@ -12,7 +12,8 @@ from sqlalchemy import inspect
 
 from myapp import create_app
 from myapp.extensions import db
-from tests.support.database import TestDatabase, database_url_for_tests
+from tests.support.committed import own_database
+from tests.support.database import database_url_for_tests
 
 MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
 
@@ -24,12 +25,8 @@ def empty_database_url(tmp_path):
     if url.get_backend_name() != "postgresql":
         yield f"sqlite:///{tmp_path / 'migrations.db'}"
         return
-    database = TestDatabase(url.set(database=f"{url.database}_migrations"))
-    database.create()
-    try:
+    with own_database("migrations") as database:
         yield database.uri
-    finally:
-        database.drop()
 
 
 @pytest.fixture

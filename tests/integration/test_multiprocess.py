@@ -11,11 +11,9 @@ import redis
 from limits import parse
 
 from bench.common import Gunicorn
-from myapp import create_app
 from myapp import config as app_config
-from myapp.extensions import db
 from tests.conftest import requires_postgresql
-from tests.support.database import TestDatabase, database_url_for_tests
+from tests.support.committed import app_on, own_database
 
 pytestmark = requires_postgresql
 
@@ -25,13 +23,11 @@ USER = {"email": "ada@example.com", "username": "ada", "password": "a long passw
 
 @pytest.fixture
 def servers():
-    url = database_url_for_tests()
-    database = TestDatabase(url.set(database=f"{url.database}_multiprocess"))
-    database.create()
-    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": database.uri})
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
+    with own_database("multiprocess") as database, app_on(database.uri):
+        yield from _servers(database)
+
+
+def _servers(database):
     prefix = f"myapp-multiprocess-{uuid.uuid4().hex}"
     env = {
         **os.environ,
@@ -54,7 +50,6 @@ def servers():
         keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"*{prefix}*"))
         if keys:
             redis.Redis.from_url(REDIS_URL).delete(*keys)
-        database.drop()
 
 
 def login(server) -> dict:

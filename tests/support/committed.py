@@ -1,8 +1,8 @@
-"""An app on a database of its own, WITHOUT rollback isolation.
+"""Databases of a test's own, WITHOUT rollback isolation.
 
-For tests that need several real connections at once (races, concurrency), which
-one shared test transaction cannot give. The database is created for the test and
-dropped after it, so nothing leaks into other tests.
+For tests that need several real connections at once (races, faults, other
+processes), which one shared test transaction cannot give. The database is
+created for the test and dropped after it, so nothing leaks into other tests.
 """
 
 from __future__ import annotations
@@ -18,18 +18,31 @@ from tests.support.database import TestDatabase, database_url_for_tests
 
 
 @contextmanager
-def committed_app(suffix: str) -> Iterator[Flask]:
+def own_database(suffix: str) -> Iterator[TestDatabase]:
+    """A fresh database of the suite's kind, named ``<test database>_<suffix>``."""
     url = database_url_for_tests()
     database = TestDatabase(url.set(database=f"{url.database}_{suffix}"))
     database.create()
     try:
-        app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": database.uri})
-        with app.app_context():
-            db.create_all()
-        try:
-            yield app
-        finally:
-            with app.app_context():
-                db.engine.dispose()
+        yield database
     finally:
         database.drop()
+
+
+@contextmanager
+def app_on(uri: str) -> Iterator[Flask]:
+    """A testing app on ``uri`` with the schema created; its connections closed after."""
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
+    with app.app_context():
+        db.create_all()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def committed_app(suffix: str) -> Iterator[Flask]:
+    with own_database(suffix) as database, app_on(database.uri) as app:
+        yield app
