@@ -57,7 +57,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         for engine in db.engines.values():
-            configure_engine(engine)
+            configure_engine(engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
     jwt.init_app(app)
     configure_jwt(jwt)

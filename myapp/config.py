@@ -59,7 +59,9 @@ class Config:
     MAX_CONTENT_LENGTH = 1024 * 1024
 
     # -- Database ---------------------------------------------------------
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Pooled connections idle longer than this are checked (one round trip) before
+    # use; busier ones are trusted. See database._ping_after_idle.
+    DATABASE_PING_AFTER_IDLE_SECONDS = 1.0
     SQLALCHEMY_RECORD_QUERIES = False
 
     # -- JWT --------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 
@@ -51,10 +55,91 @@ class Repository:
         self.session = session
 
 
-def configure_engine(engine: Engine) -> None:
-    """Dialect fixes applied to every engine the app creates."""
+# Execution option read by _configure_sqlite's BEGIN handler.
+SQLITE_NO_BEGIN = "myapp_sqlite_no_begin"
+_autocommit_engines: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """The engine's autocommit view (same pool), made once: making one is not cheap."""
+    if engine not in _autocommit_engines:
+        if engine.dialect.name == "sqlite":
+            # Not isolation_level="AUTOCOMMIT": resetting it on check-in would hand
+            # BEGIN back to pysqlite. The driver already autocommits (see
+            # _configure_sqlite); skipping our BEGIN is all it takes.
+            options = {SQLITE_NO_BEGIN: True}
+        else:
+            options = {"isolation_level": "AUTOCOMMIT"}
+        _autocommit_engines[engine] = engine.execution_options(**options)
+    return _autocommit_engines[engine]
+
+
+def first_row(statement: Executable, parameters: dict) -> Row | None:
+    """The first row of one self-contained read, in a single round trip.
+
+    A lone SELECT is atomic by itself, so it runs in autocommit mode, outside the
+    request's session: no BEGIN before it and no ROLLBACK after it. This is the
+    read on the path of every authenticated request (see docs/performance.md).
+
+    When the app's bind is a connection (an outer transaction wraps the app, as
+    the test suite does for each test) the read goes through it, so that it sees
+    that transaction's work.
+    """
+    from myapp.extensions import db  # late: extensions imports the models' base
+
+    bind = db.engine
+    if isinstance(bind, Connection):
+        return bind.execute(statement, parameters).first()
+    engine = _autocommit(bind)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(statement, parameters).first()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    # The connection had died since its last use (a database restart or failover):
+    # SQLAlchemy has discarded the pool's connections, and a read is safe to repeat.
+    with engine.connect() as connection:
+        return connection.execute(statement, parameters).first()
+
+
+def configure_engine(engine: Engine, ping_after_idle_seconds: float) -> None:
+    """Dialect fixes and connection checks applied to every engine the app creates."""
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine)  # a file or memory: no connection to lose, no ping
+    else:
+        _ping_after_idle(engine, ping_after_idle_seconds)
+
+
+_LAST_CHECKIN = "myapp_last_checkin"
+
+
+def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only if it sat idle for a while.
+
+    SQLAlchemy's pool_pre_ping costs a round trip on every checkout, that is on
+    every request. The connections that die unseen are idle ones (a database
+    restart or failover, a firewall dropping quiet connections); a busy one that
+    dies fails its statement, and SQLAlchemy then discards the whole pool. The
+    token check, every authenticated request's first read, also retries once on a
+    fresh connection (first_row), so only an unauthenticated request that lands on
+    a connection lost within the last ``idle_seconds`` sees a 503 (retryable).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, connection_record):
+        connection_record.info[_LAST_CHECKIN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, connection_record, connection_proxy):
+        last = connection_record.info.get(_LAST_CHECKIN)
+        if last is None or time.monotonic() - last < idle_seconds:
+            return  # just connected, or answered a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another.
+            raise DisconnectionError("connection lost while idle") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -70,7 +155,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        if not connection.get_execution_options().get(SQLITE_NO_BEGIN):
+            connection.exec_driver_sql("BEGIN")
 
 
 def ping_database() -> None:

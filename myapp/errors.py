@@ -107,8 +107,9 @@ def handle_http_exception(error: HTTPException):
 def handle_database_unavailable(error: Exception):
     """The database refused or dropped the connection: a 503 the client may retry.
 
-    The pool (pool_pre_ping) replaces dead connections on the next checkout, so
-    the app recovers by itself once the database is back.
+    SQLAlchemy discards the pool's connections when one is found dead, and idle
+    ones are checked before use (database._ping_after_idle), so the app recovers
+    by itself once the database is back.
     """
     from myapp.extensions import db  # late: extensions imports this module
 

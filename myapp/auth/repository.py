@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from myapp.auth.models import ActionToken, AuthSession
-from myapp.database import Repository
+from myapp.database import Repository, first_row
 from myapp.users.models import User
+
+
+# Built once: it runs on every authenticated request, and building the statement
+# (not running it) was a third of the lookup's time. Columns, not the entity: it
+# runs outside the ORM session (see first_row).
+_USER_FOR_TOKEN = (
+    select(*User.__table__.columns)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        User.id == bindparam("user_id"),
+        User.is_active.is_(True),
+        User.token_version == bindparam("version"),
+        AuthSession.id == bindparam("session_id"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > bindparam("now"),
+    )
+)
 
 
 class SessionRepository(Repository):
@@ -40,19 +59,23 @@ class SessionRepository(Repository):
         self, user_id: int, session_id: str, token_version: int, now: datetime
     ) -> User | None:
         """The user a token speaks for, in one round trip: the user must be active,
-        at the token's version, and the token's session live."""
-        return self.session.scalar(
-            select(User)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                User.id == user_id,
-                User.is_active.is_(True),
-                User.token_version == token_version,
-                AuthSession.id == session_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-            )
+        at the token's version, and the token's session live.
+
+        The user comes back attached to the session as if loaded by it, without a
+        second query, so the services can change it like any loaded user.
+        """
+        row = first_row(
+            _USER_FOR_TOKEN,
+            {"user_id": user_id, "session_id": session_id, "version": token_version, "now": now},
         )
+        if row is None:
+            return None
+        user = User(**row._mapping)
+        make_transient_to_detached(user)  # its values count as loaded, not as changes
+        if self.session.identity_map.get(identity_key(User, user.id)) is None:
+            self.session.add(user)  # the usual case: the check is a request's first read
+            return user
+        return self.session.merge(user, load=False)  # refreshes the one already loaded
 
     def rotate(
         self, session_id: str, old_jti: str, new_jti: str, now: datetime, expires_at: datetime

@@ -32,23 +32,12 @@ def bearer_for(client) -> dict:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-class TestDroppedConnections:
-    # Not named "app": pytest-flask would hold one request context (and so one
-    # checked-out connection) across the whole test, which no real request does.
-    @pytest.fixture
-    def served_app(self, database):
-        with app_on(database.uri) as served_app:
-            yield served_app
-
-    def test_request_when_app_connections_were_terminated_still_succeeds(
-        self, served_app, database
-    ):
-        client = served_app.test_client()
-        headers = bearer_for(client)  # the pool now holds a live connection
-        admin = create_engine(
-            database.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
-        )
-        backends = {"name": database.url.database}
+def terminate_connections(url) -> int:
+    """Kill every connection to the database of ``url`` and wait until they are gone,
+    as they are when connections die between two requests. Returns how many."""
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    backends = {"name": url.database}
+    try:
         with admin.connect() as connection:
             killed = connection.execute(
                 text(
@@ -57,20 +46,51 @@ class TestDroppedConnections:
                 ),
                 backends,
             ).scalar()
-            # pg_terminate_backend only signals: wait until the backends are gone, as
-            # they are when a connection dies between two requests.
+            # pg_terminate_backend only signals: wait for the backends to go.
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and connection.execute(
                 text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"), backends
             ).scalar():
                 time.sleep(0.05)
+    finally:
         admin.dispose()
+    return killed
 
-        response = client.get("/api/v1/users/me", headers=headers)
+
+class TestDroppedConnections:
+    """Connections killed between two requests. Busy connections are not pinged
+    before use (database._ping_after_idle), so the two recoveries are tested apart:
+    the token check's retry, and the ping of a connection that sat idle."""
+
+    def test_me_when_recent_connections_were_terminated_retries_and_succeeds(self, database):
+        # Never idle long enough to be pinged: the token check meets the dead one.
+        with app_on(database.uri, DATABASE_PING_AFTER_IDLE_SECONDS=3600) as served_app:
+            client = served_app.test_client()
+            headers = bearer_for(client)  # the pool now holds a live connection
+            killed = terminate_connections(database.url)
+
+            response = client.get("/api/v1/users/me", headers=headers)
+            after = client.get("/api/v1/users/me", headers=headers)
 
         assert killed >= 1
-        assert response.status_code == 200  # pool_pre_ping replaced the dead connection
+        assert response.status_code == 200  # first_row retried on a fresh connection
         assert response.get_json()["email"] == USER["email"]
+        assert after.status_code == 200
+
+    def test_login_when_idle_connections_were_terminated_succeeds(self, database):
+        # Every pooled connection counts as idle: each is pinged before use.
+        with app_on(database.uri, DATABASE_PING_AFTER_IDLE_SECONDS=0) as served_app:
+            client = served_app.test_client()
+            bearer_for(client)
+            killed = terminate_connections(database.url)
+
+            response = client.post(
+                "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
+            )
+
+        assert killed >= 1
+        assert response.status_code == 200  # the ping found it dead; another was used
+        assert response.get_json()["token_type"] == "bearer"
 
 
 class TestDatabaseOutage:

@@ -30,9 +30,9 @@ def own_database(suffix: str) -> Iterator[TestDatabase]:
 
 
 @contextmanager
-def app_on(uri: str) -> Iterator[Flask]:
+def app_on(uri: str, **overrides) -> Iterator[Flask]:
     """A testing app on ``uri`` with the schema created; its connections closed after."""
-    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
+    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri, **overrides})
     with app.app_context():
         db.create_all()
     try:
