@@ -34,7 +34,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python >= 3.11 not found (install python3.12)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,dev,bench]'
 	touch $(STAMP)
 
 run: install

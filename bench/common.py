@@ -53,29 +53,28 @@ def postgres_database(url, *, create: bool) -> None:
         admin.dispose()
 
 
-class Gunicorn:
-    """The app under gunicorn on 127.0.0.1, started and always stoppable."""
+class Server:
+    """A server process on 127.0.0.1 (``{port}`` in its command), always stoppable."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, log: str | None = None) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], log: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._log = open(log, "w") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-             "--bind", f"127.0.0.1:{self.port}", "myapp:create_app()"],
+            [part.format(port=self.port) for part in command],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
 
-    def wait_until_up(self, timeout: float = 30) -> Gunicorn:
+    def wait_until_up(self, timeout: float = 30, path: str = "/health") -> Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
-            if call(self.base, "GET", "/health")[0] == 200:
+                raise RuntimeError(f"{self.process.args[2]} exited with {self.process.returncode}")
+            if call(self.base, "GET", path)[0] != 0:  # any HTTP answer: it is serving
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"{self.process.args[2]} did not start")
 
     def call(self, method: str, path: str, body=None, token: str | None = None):
         return call(self.base, method, path, body, token)
@@ -89,3 +88,27 @@ class Gunicorn:
             self.process.wait()
         if self._log is not subprocess.DEVNULL:
             self._log.close()
+
+
+class Gunicorn(Server):
+    """The app under gunicorn with sync workers (the model bench/serve.py chose)."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1, log: str | None = None) -> None:
+        super().__init__(
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+             "--bind", "127.0.0.1:{port}", "myapp:create_app()"],
+            env, log,
+        )
+
+
+class Uvicorn(Server):
+    """An ASGI app under uvicorn (the FastAPI comparison)."""
+
+    def __init__(self, app: str, env: dict[str, str], workers: int = 1,
+                 log: str | None = None) -> None:
+        super().__init__(
+            [sys.executable, "-m", "uvicorn", app, "--workers", str(workers),
+             "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
+             "--no-access-log"],
+            env, log,
+        )

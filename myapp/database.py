@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
+from flask import has_request_context, request
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -142,6 +143,9 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
             raise DisconnectionError("connection lost while idle") from error
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's legacy transaction handling issues BEGIN lazily and commits on its
     # own around some statements, which breaks SAVEPOINTs (nested transactions, and
@@ -155,8 +159,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        if not connection.get_execution_options().get(SQLITE_NO_BEGIN):
-            connection.exec_driver_sql("BEGIN")
+        if connection.get_execution_options().get(SQLITE_NO_BEGIN):
+            return
+        # A plain (deferred) transaction that reads and then writes fails at once
+        # with "database is locked" when another process writes meanwhile: SQLite
+        # cannot wait on that lock upgrade. So whatever may write (any request but
+        # a safe one, any command) takes the write lock at BEGIN, and waits for it.
+        read_only = has_request_context() and request.method in SAFE_METHODS
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def ping_database() -> None:
