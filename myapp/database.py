@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from flask import has_request_context, request
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
@@ -55,6 +58,8 @@ class Repository:
             session = db.session
         self.session = session
 
+
+T = TypeVar("T")
 
 # Execution option read by _configure_sqlite's BEGIN handler.
 SQLITE_NO_BEGIN = "myapp_sqlite_no_begin"
@@ -102,6 +107,18 @@ def first_row(statement: Executable, parameters: dict) -> Row | None:
     # SQLAlchemy has discarded the pool's connections, and a read is safe to repeat.
     with engine.connect() as connection:
         return connection.execute(statement, parameters).first()
+
+
+def attach_loaded(session: Session, model: type[T], row: Row) -> T:
+    """An instance of ``model`` built from a row read outside ``session`` (first_row),
+    attached to the session as if the session had loaded it: no query, and its
+    values count as loaded, not as changes, so it can be changed and saved."""
+    instance = model(**row._mapping)
+    make_transient_to_detached(instance)
+    if session.identity_map.get(identity_key(model, instance_state(instance).key[1])) is None:
+        session.add(instance)  # the usual case: nothing loaded it in this request yet
+        return instance
+    return session.merge(instance, load=False)  # refreshes the one already loaded
 
 
 def configure_engine(engine: Engine, ping_after_idle_seconds: float) -> None:

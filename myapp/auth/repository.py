@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from myapp.auth.models import ActionToken, AuthSession
-from myapp.database import Repository, first_row
+from myapp.database import Repository, attach_loaded, first_row
 from myapp.users.models import User
 
 
@@ -68,14 +66,7 @@ class SessionRepository(Repository):
             _USER_FOR_TOKEN,
             {"user_id": user_id, "session_id": session_id, "version": token_version, "now": now},
         )
-        if row is None:
-            return None
-        user = User(**row._mapping)
-        make_transient_to_detached(user)  # its values count as loaded, not as changes
-        if self.session.identity_map.get(identity_key(User, user.id)) is None:
-            self.session.add(user)  # the usual case: the check is a request's first read
-            return user
-        return self.session.merge(user, load=False)  # refreshes the one already loaded
+        return None if row is None else attach_loaded(self.session, User, row)
 
     def rotate(
         self, session_id: str, old_jti: str, new_jti: str, now: datetime, expires_at: datetime

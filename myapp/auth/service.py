@@ -87,9 +87,9 @@ class AuthService:
     ) -> User:
         """The active user these credentials belong to, or ``InvalidCredentials``."""
         if email is not None:
-            user = self.users.get_by_email(normalise_email(email))
+            user = self.users.find_for_login(email=normalise_email(email))
         elif username is not None:
-            user = self.users.get_by_username(normalise_username(username))
+            user = self.users.find_for_login(username=normalise_username(username))
         else:
             raise InvalidCredentials()
         if user is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from myapp.database import Repository
+from myapp.database import Repository, attach_loaded, first_row
 from myapp.users.models import User
 
 # Largest value of the INTEGER primary key on every supported database; larger ids
@@ -31,6 +31,11 @@ class UserSearch:
     sort: str = "created_at"
 
 
+_USER_COLUMNS = select(*User.__table__.columns)
+_BY_EMAIL = _USER_COLUMNS.where(User.email == bindparam("value"))
+_BY_USERNAME = _USER_COLUMNS.where(User.username == bindparam("value"))
+
+
 class DuplicateUserError(Exception):
     """The database refused a user whose email or username already exists."""
 
@@ -46,6 +51,18 @@ class UserRepository(Repository):
 
     def get_by_username(self, username: str) -> User | None:
         return self.session.scalar(select(User).where(User.username == username))
+
+    def find_for_login(
+        self, *, email: str | None = None, username: str | None = None
+    ) -> User | None:
+        """The user a login names, read outside any transaction (first_row).
+
+        The password check that follows takes a fifth of a second: no transaction
+        may stay open meanwhile, holding a connection (and on SQLite the write lock).
+        """
+        column, value = (_BY_EMAIL, email) if email is not None else (_BY_USERNAME, username)
+        row = first_row(column, {"value": value})
+        return None if row is None else attach_loaded(self.session, User, row)
 
     def find_conflicts(
         self, email: str | None, username: str | None, *, exclude_id: int | None = None

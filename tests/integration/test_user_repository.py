@@ -43,6 +43,30 @@ class TestGet(UserRepositoryTestCase):
         self.assertEqual(self.repo.get_by_username("ada").id, self.ada.id)
 
 
+class TestFindForLogin(UserRepositoryTestCase):
+    def test_find_for_login_by_email_or_username_returns_the_loaded_user(self):
+        for key, value in (("email", "ada@example.com"), ("username", "ada")):
+            with self.subTest(key=key):
+                self.assertIs(self.repo.find_for_login(**{key: value}), self.ada)
+
+    def test_find_for_login_when_unknown_returns_none(self):
+        for key, value in (("email", "nobody@example.com"), ("username", "nobody")):
+            with self.subTest(key=key):
+                self.assertIsNone(self.repo.find_for_login(**{key: value}))
+
+    def test_find_for_login_when_not_loaded_yet_attaches_a_user_that_saves(self):
+        ada_id = self.ada.id
+        self.repo.session.expunge_all()  # as at the start of a request
+
+        found = self.repo.find_for_login(email="ada@example.com")
+        found.username = "ada2"
+        self.repo.save(found)
+
+        self.assertIn(found, self.repo.session)
+        self.repo.session.expunge_all()
+        self.assertEqual(self.repo.get(ada_id).username, "ada2")
+
+
 class TestFindConflicts(UserRepositoryTestCase):
     def test_find_conflicts_when_nothing_matches_returns_false_false(self):
         self.assertEqual(self.repo.find_conflicts("new@example.com", "new"), (False, False))

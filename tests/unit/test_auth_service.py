@@ -103,8 +103,7 @@ class TestRegister(AuthServiceTestCase):
 class TestAuthenticate(AuthServiceTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.users.get_by_email.return_value = self.user
-        self.users.get_by_username.return_value = self.user
+        self.users.find_for_login.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
 
@@ -112,17 +111,16 @@ class TestAuthenticate(AuthServiceTestCase):
         result = self.service.authenticate("pw", email=" ADA@example.com")
 
         self.assertIs(result, self.user)
-        self.users.get_by_email.assert_called_once_with("ada@example.com")
+        self.users.find_for_login.assert_called_once_with(email="ada@example.com")
         self.passwords.verify.assert_called_once_with("$h", "pw")
 
     def test_authenticate_when_username_given_looks_up_normalised_username(self):
         self.service.authenticate("pw", username="Ada")
 
-        self.users.get_by_username.assert_called_once_with("ada")
-        self.users.get_by_email.assert_not_called()
+        self.users.find_for_login.assert_called_once_with(username="ada")
 
     def test_authenticate_when_user_unknown_verifies_dummy_and_raises(self):
-        self.users.get_by_email.return_value = None
+        self.users.find_for_login.return_value = None
 
         with self.assertRaises(InvalidCredentials) as caught:
             self.service.authenticate("pw", email="nobody@example.com")
@@ -167,7 +165,7 @@ class TestAuthenticate(AuthServiceTestCase):
 class TestLogin(AuthServiceTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.users.get_by_email.return_value = self.user
+        self.users.find_for_login.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
         self.sessions.create.side_effect = lambda auth_session: auth_session
