@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from myapp.database import Repository, attach_loaded, first_row
+from myapp.database import Repository, attach_loaded, first_row, read_rows
 from myapp.users.models import User
 
 # Largest value of the INTEGER primary key on every supported database; larger ids
@@ -82,7 +82,10 @@ class UserRepository(Repository):
         statement = select(User.email, User.username).where(or_(*conditions))
         if exclude_id is not None:
             statement = statement.where(User.id != exclude_id)
-        rows = self.session.execute(statement).all()
+        # Outside the transaction: registration hashes the password next, and no
+        # transaction (on SQLite: the write lock) may stay open meanwhile. The
+        # unique constraints, not this check, are the guard against races.
+        rows = read_rows(statement, {})
         return (
             email is not None and any(row.email == email for row in rows),
             username is not None and any(row.username == username for row in rows),
@@ -103,20 +106,39 @@ class UserRepository(Repository):
             value = getattr(criteria, flag)
             if value is not None:
                 conditions.append(getattr(User, flag).is_(value))
-        column_name = criteria.sort.lstrip("-")
-        column = getattr(User, column_name)
+        column = getattr(User, criteria.sort.lstrip("-"))
         descending = criteria.sort.startswith("-")
+        total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
+        start = (criteria.page - 1) * criteria.per_page
+        end = min(start + criteria.per_page, total)
+        if start >= end:
+            return [], total  # past the last page
+        # A deep page costs the rows skipped before it. Past the middle, skip from
+        # the other end instead (the total is exact), so no page skips more than
+        # half the rows: page 4000 of 5000 skips 20,000 rows, not 80,000.
+        from_end = start > total - end
+        if from_end:
+            descending = not descending
+            start, end = total - end, total - start
         # id breaks ties (equal created_at), so pages never overlap or skip rows.
         order = (column.desc(), User.id.desc()) if descending else (column.asc(), User.id.asc())
-        total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
-        items = self.session.scalars(
-            select(User)
+        # Skip over the index alone (the ids), then load just the page's rows.
+        page_ids = (
+            select(User.id)
             .where(*conditions)
             .order_by(*order)
-            .offset((criteria.page - 1) * criteria.per_page)
-            .limit(criteria.per_page)
-        ).all()
-        return list(items), total
+            .offset(start)
+            .limit(end - start)
+            .subquery()
+        )
+        items = list(
+            self.session.scalars(
+                select(User).join(page_ids, User.id == page_ids.c.id).order_by(*order)
+            )
+        )
+        if from_end:
+            items.reverse()
+        return items, total
 
     def delete(self, user: User) -> None:
         """Delete the user; the database cascades to sessions and email tokens."""

@@ -140,6 +140,26 @@ class TestSearch(UserRepositoryTestCase):
         self.assertEqual(self.emails(is_admin=True), ["eve@example.org"])
         self.assertEqual(len(self.emails(is_verified=False)), 5)
 
+    def test_search_when_paged_in_any_sort_matches_the_full_listing(self):
+        # Deep pages are read from the other end (repository.search): every page of
+        # every sort must still be the matching slice of the one-page listing.
+        for sort in ("created_at", "-created_at", "email", "-email", "username", "-username"):
+            full = self.emails(sort=sort, per_page=100)
+            for per_page in (1, 2, 3, 4):
+                with self.subTest(sort=sort, per_page=per_page):
+                    pages = [
+                        self.emails(sort=sort, per_page=per_page, page=page)
+                        for page in range(1, -(-len(full) // per_page) + 1)
+                    ]
+                    self.assertEqual(pages, [full[i:i + per_page]
+                                             for i in range(0, len(full), per_page)])
+
+    def test_search_when_filtered_deep_page_counts_from_the_filtered_end(self):
+        users, total = self.repo.search(UserSearch(q="example.org", per_page=3, page=2))
+
+        self.assertEqual(total, 4)
+        self.assertEqual([u.username for u in users], ["eve"])
+
     def test_search_when_page_past_end_returns_no_rows_but_total(self):
         users, total = self.repo.search(UserSearch(page=99))
 
