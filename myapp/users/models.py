@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, false, true
+from sqlalchemy import BigInteger, Index, String, event, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database import UTCDateTime, utcnow
 from myapp.extensions import db
+from myapp.users.counting import install_user_count
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 USERNAME_MIN_LENGTH = 3
@@ -36,6 +37,20 @@ class User(db.Model):
 
     def __repr__(self) -> str:  # never the hash
         return f"<User id={self.id} username={self.username!r}>"
+
+
+class RowCount(db.Model):
+    """Exact row counts that database triggers keep up to date (users.counting)."""
+
+    __tablename__ = "row_counts"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger)
+
+
+@event.listens_for(db.metadata, "after_create")
+def _install_counts(target, connection, **kw) -> None:
+    install_user_count(connection)  # create_all builds what the migrations build
 
 
 def normalise_email(email: str) -> str:

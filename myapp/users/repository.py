@@ -8,7 +8,8 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from myapp.database import Repository, attach_loaded, first_row, read_rows
-from myapp.users.models import User
+from myapp.users.counting import USERS
+from myapp.users.models import RowCount, User
 
 # Largest value of the INTEGER primary key on every supported database; larger ids
 # cannot exist, and PostgreSQL would raise on the comparison instead of finding none.
@@ -32,6 +33,7 @@ class UserSearch:
 
 
 _USER_COLUMNS = select(*User.__table__.columns)
+_USER_TOTAL = select(RowCount.total).where(RowCount.name == USERS)
 _BY_EMAIL = _USER_COLUMNS.where(User.email == bindparam("value"))
 _BY_USERNAME = _USER_COLUMNS.where(User.username == bindparam("value"))
 
@@ -108,7 +110,10 @@ class UserRepository(Repository):
                 conditions.append(getattr(User, flag).is_(value))
         column = getattr(User, criteria.sort.lstrip("-"))
         descending = criteria.sort.startswith("-")
-        total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
+        if conditions:
+            total = self.session.scalar(select(func.count()).select_from(User).where(*conditions))
+        else:  # kept exact by triggers: one primary-key read instead of a full count
+            total = self.session.scalar(_USER_TOTAL)
         start = (criteria.page - 1) * criteria.per_page
         end = min(start + criteria.per_page, total)
         if start >= end:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from myapp import create_app
+from myapp.database import UTCDateTime
 from myapp.extensions import db
 from tests.support.committed import own_database
 from tests.support.database import database_url_for_tests
@@ -45,6 +48,28 @@ class TestMigrations:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
         assert differences == []
         assert "users" in inspect(db.engine).get_table_names()
+
+    def test_upgrade_when_users_exist_counts_them_and_keeps_counting(self, migration_app):
+        flask_migrate.upgrade(directory=MIGRATIONS, revision="0004")
+        users = sa.table(
+            "users", sa.column("email"), sa.column("username"), sa.column("password_hash"),
+            sa.column("created_at", UTCDateTime), sa.column("updated_at", UTCDateTime),
+        )
+        now = datetime.now(UTC)
+
+        def rows(*names):
+            return [{"email": f"{name}@example.com", "username": name, "password_hash": "x",
+                     "created_at": now, "updated_at": now} for name in names]
+
+        with db.engine.begin() as connection:
+            connection.execute(sa.insert(users), rows("u0", "u1", "u2"))
+
+        flask_migrate.upgrade(directory=MIGRATIONS)
+        with db.engine.begin() as connection:
+            connection.execute(sa.insert(users), rows("late"))
+            total = connection.execute(sa.text("SELECT total FROM row_counts")).scalar()
+
+        assert total == 4
 
     def test_downgrade_when_run_to_base_removes_every_table(self, migration_app):
         flask_migrate.upgrade(directory=MIGRATIONS)
