@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Row
+
 from myapp.audit import audit
 from myapp.auth.account import AccountService, WrongPassword
 from myapp.auth.repository import SessionRepository
@@ -24,7 +26,7 @@ class SelfLockout(Conflict):
 
 @dataclass(frozen=True)
 class UserPage:
-    items: list[User]
+    items: list[Row]  # read-only rows with a User's attributes (UserRepository.search)
     total: int
     page: int
     per_page: int

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from unittest import mock
 
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from myapp.auth.models import AuthSession
 from myapp.users.models import User
-from myapp.users.repository import MAX_ID, DuplicateUserError, UserRepository, UserSearch
+from myapp.users.repository import (
+    MAX_ID,
+    SKIP_OVER_INDEX_FROM,
+    DuplicateUserError,
+    UserRepository,
+    UserSearch,
+)
 from tests.factories import UserFactory
 from tests.support.testcase import DatabaseTestCase
 
@@ -141,18 +148,22 @@ class TestSearch(UserRepositoryTestCase):
         self.assertEqual(len(self.emails(is_verified=False)), 5)
 
     def test_search_when_paged_in_any_sort_matches_the_full_listing(self):
-        # Deep pages are read from the other end (repository.search): every page of
-        # every sort must still be the matching slice of the one-page listing.
-        for sort in ("created_at", "-created_at", "email", "-email", "username", "-username"):
-            full = self.emails(sort=sort, per_page=100)
-            for per_page in (1, 2, 3, 4):
-                with self.subTest(sort=sort, per_page=per_page):
-                    pages = [
-                        self.emails(sort=sort, per_page=per_page, page=page)
-                        for page in range(1, -(-len(full) // per_page) + 1)
-                    ]
-                    self.assertEqual(pages, [full[i:i + per_page]
-                                             for i in range(0, len(full), per_page)])
+        # Deep pages are read from the other end, and past SKIP_OVER_INDEX_FROM rows
+        # through the ids first (repository.search): every page of every sort must
+        # still be the matching slice of the one-page listing, either way.
+        for skip_over_index_from in (0, SKIP_OVER_INDEX_FROM):
+            with mock.patch("myapp.users.repository.SKIP_OVER_INDEX_FROM", skip_over_index_from):
+                for sort in ("created_at", "-created_at", "email", "-email", "username",
+                             "-username"):
+                    full = self.emails(sort=sort, per_page=100)
+                    for per_page in (1, 2, 3, 4):
+                        with self.subTest(skip=skip_over_index_from, sort=sort, per_page=per_page):
+                            pages = [
+                                self.emails(sort=sort, per_page=per_page, page=page)
+                                for page in range(1, -(-len(full) // per_page) + 1)
+                            ]
+                            self.assertEqual(pages, [full[i:i + per_page]
+                                                     for i in range(0, len(full), per_page)])
 
     def test_search_when_filtered_deep_page_counts_from_the_filtered_end(self):
         users, total = self.repo.search(UserSearch(q="example.org", per_page=3, page=2))
