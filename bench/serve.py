@@ -33,8 +33,10 @@ from bench.common import Gunicorn, Uvicorn, call, postgres_database  # noqa: E40
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench"
 CONNECTIONS = 16
-WORKERS = 2
+# Sync workers, two per core: measured best on 2 cores (docs/performance.md).
+WORKERS = 2 * (os.cpu_count() or 1)
 PASSWORD = "benchmark password 42"
+SORTS = ("created_at", "-created_at", "email", "-email", "username", "-username")
 
 
 class Database:
@@ -108,11 +110,35 @@ def wrk(url: str, duration: int, token: str | None = None, script: Path | None =
     return rps, percentile("50"), percentile("99")
 
 
-def measure(url, runs, duration, **kwargs):
-    """The run with the median requests/s, of ``runs`` runs (after a warm-up run)."""
-    wrk(url, 1, **kwargs)  # warm caches, pools and the database's buffers first
-    results = sorted((wrk(url, duration, **kwargs) for _ in range(runs)), key=lambda r: r[0])
-    return results[len(results) // 2]
+def measure_rounds(targets: dict[str, tuple[str, dict]], runs: int, duration: int):
+    """{name: [(requests/s, p50, p99) per round]} for ``targets`` {name: (url, wrk options)}.
+
+    Every target is warmed up first (caches, pools, the database's buffers), then
+    measured once per round, round after round: the machine's speed drifts (a
+    shared VM), and a ratio taken within one round compares like with like.
+    """
+    def run(url, seconds, settle=0, **options):
+        result = wrk(url, seconds, **options)
+        time.sleep(settle)  # let requests wrk gave up on finish before the next run
+        return result
+
+    for url, options in targets.values():
+        run(url, 1, **options)
+    rounds = {name: [] for name in targets}
+    for _ in range(runs):
+        for name, (url, options) in targets.items():
+            rounds[name].append(run(url, duration, **options))
+    return rounds
+
+
+def median_run(runs: list[tuple]) -> tuple:
+    """The run with the median requests/s."""
+    return sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+
+
+def median_ratio(numerator: list[tuple], denominator: list[tuple]) -> float:
+    """The median over rounds of one target's requests/s over another's."""
+    return statistics.median(a[0] / b[0] for a, b in zip(numerator, denominator))
 
 
 def single_hash_seconds() -> float:
@@ -132,7 +158,7 @@ def single_hash_seconds() -> float:
     return statistics.median(timings)
 
 
-def bench_database(kind: str, args, workdir: Path) -> dict[str, tuple]:
+def bench_database(kind: str, args, workdir: Path) -> dict[str, list[tuple]]:
     database = Database(kind, workdir)
     try:
         env = prepare(database, args.users)
@@ -153,30 +179,30 @@ def bench_database(kind: str, args, workdir: Path) -> dict[str, tuple]:
                 'wrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = '{json.dumps({'email': user['email'], 'password': PASSWORD})}'\n"
             )
-            results = {
-                "/health": measure(f"{base}/health", args.runs, args.duration),
-                "/me": measure(f"{base}/api/v1/users/me", args.runs, args.duration, token=token),
-                # Hash-bound: 16 connections queue for seconds, past wrk's 2 s default.
-                "login": measure(f"{base}/api/v1/auth/login", args.runs, args.duration,
-                                 script=login_script, timeout=30),
-            }
-            for sort in ("created_at", "-created_at", "email", "-email", "username", "-username"):
-                for page in (1, 4000):
-                    url = f"{base}/api/v1/users?page={page}&per_page=20&sort={sort}"
-                    results[f"users page {page} sort={sort}"] = measure(
-                        url, args.runs, args.duration, token=admin
-                    )
+            # The same /me in FastAPI + uvicorn, on the same database with the same
+            # token; it idles while the others are measured.
+            comparison = Uvicorn("bench.fastapi_me:app", env, workers=WORKERS).wait_until_up()
+            try:
+                targets = {
+                    "/health": (f"{base}/health", {}),
+                    "/me": (f"{base}/api/v1/users/me", {"token": token}),
+                    "FastAPI /me": (f"{comparison.base}/api/v1/users/me", {"token": token}),
+                    # Hash-bound: 16 connections queue for seconds, past wrk's 2 s
+                    # default; what is still queued when wrk stops drains in the pause.
+                    "login": (f"{base}/api/v1/auth/login",
+                              {"script": login_script, "timeout": 30, "settle": 5}),
+                }
+                for sort in SORTS:
+                    for page in (1, 4000):
+                        targets[f"users page {page} sort={sort}"] = (
+                            f"{base}/api/v1/users?page={page}&per_page=20&sort={sort}",
+                            {"token": admin},
+                        )
+                return measure_rounds(targets, args.runs, args.duration)
+            finally:
+                comparison.stop()
         finally:
             server.stop()
-        # The same /me in FastAPI + uvicorn, on the same database with the same token.
-        comparison = Uvicorn("bench.fastapi_me:app", env, workers=WORKERS,
-                             log=os.environ.get("BENCH_SERVER_LOG")).wait_until_up()
-        try:
-            results["FastAPI /me"] = measure(f"{comparison.base}/api/v1/users/me",
-                                             args.runs, args.duration, token=token)
-        finally:
-            comparison.stop()
-        return results
     finally:
         database.drop()
 
@@ -201,29 +227,32 @@ def report(results: dict, hash_seconds: float, args) -> str:
         "",
         f"gunicorn {WORKERS} sync workers (FastAPI: uvicorn {WORKERS} workers); "
         f"wrk 2 threads, {CONNECTIONS} connections, "
-        f"{args.duration} s per run after a 1 s warm-up; each figure the median of "
-        f"{args.runs} runs; {args.users} seeded users (`flask seed-users --fast-hash`).",
+        f"{args.duration} s per run after a 1 s warm-up; {args.runs} rounds, each measuring "
+        "every endpoint once in turn; each figure the run with the median requests/s, each "
+        "ratio the median over rounds of the ratio within a round; "
+        f"{args.users} seeded users (`flask seed-users --fast-hash`).",
         "",
         "| database | endpoint | requests/s | p50 ms | p99 ms |",
         "|---|---|---:|---:|---:|",
     ]
     for kind, rows in results.items():
-        for name, (rps, p50, p99) in rows.items():
+        for name, runs in rows.items():
+            rps, p50, p99 = median_run(runs)
             lines.append(f"| {kind} | {name} | {rps:.0f} | {p50:.1f} | {p99:.1f} |")
     lines += ["", "## Ratios against the targets", "",
               "| database | ratio | value | target | met |", "|---|---|---:|---:|---|"]
     for kind, rows in results.items():
-        me, health = rows["/me"][0], rows["/health"][0]
-        page1 = rows["users page 1 sort=created_at"][0]
-        page4000 = rows["users page 4000 sort=created_at"][0]
-        login_ceiling = cores / hash_seconds
+        me, page1 = rows["/me"], rows["users page 1 sort=created_at"]
+        login = statistics.median(run[0] for run in rows["login"])
         targets = [
-            ("/me : /health", me / health, 0.40 if kind == "postgresql" else 0.60),
-            ("page 4000 : page 1", page4000 / page1, 0.5),
-            ("page 1 : /me", page1 / me, 0.5),
-            ("myapp /me : FastAPI /me", me / rows["FastAPI /me"][0],
+            ("/me : /health", median_ratio(me, rows["/health"]),
+             0.40 if kind == "postgresql" else 0.60),
+            ("page 4000 : page 1", median_ratio(rows["users page 4000 sort=created_at"], page1),
+             0.5),
+            ("page 1 : /me", median_ratio(page1, me), 0.5),
+            ("myapp /me : FastAPI /me", median_ratio(me, rows["FastAPI /me"]),
              1.5 if kind == "postgresql" else None),
-            ("login : cores / single-hash time", rows["login"][0] / login_ceiling, 0.9),
+            ("login : cores / single-hash time", login / (cores / hash_seconds), 0.9),
         ]
         for name, value, target in targets:
             if target is None:  # measured for comparison, no target set
