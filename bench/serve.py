@@ -33,8 +33,8 @@ from bench.common import Gunicorn, Uvicorn, call, postgres_database  # noqa: E40
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench"
 CONNECTIONS = 16
-# Sync workers, two per core: measured best on 2 cores (docs/performance.md).
-WORKERS = 2 * (os.cpu_count() or 1)
+# Sync workers, one per core: see "Worker models" in bench/NOTES.md.
+WORKERS = os.cpu_count() or 1
 PASSWORD = "benchmark password 42"
 SORTS = ("created_at", "-created_at", "email", "-email", "username", "-username")
 
@@ -268,7 +268,7 @@ def report(results: dict, hash_seconds: float, args) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--databases", default="postgresql,sqlite")
 

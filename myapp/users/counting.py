@@ -73,14 +73,3 @@ def install_user_count(connection: Connection) -> None:
     statements = _POSTGRESQL if connection.dialect.name == "postgresql" else _SQLITE
     for statement in (*statements, _START):
         connection.execute(text(statement))
-
-
-def uninstall_user_count(connection: Connection) -> None:
-    """Drop the triggers (and PostgreSQL's function); the table is the caller's."""
-    for name in ("users_counted_insert", "users_counted_delete", "users_counted_truncate"):
-        if connection.dialect.name == "postgresql":
-            connection.execute(text(f"DROP TRIGGER IF EXISTS {name} ON users"))
-        else:
-            connection.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("DROP FUNCTION IF EXISTS count_users()"))
