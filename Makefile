@@ -10,6 +10,10 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.11 python3; do \
 	if $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then \
 	command -v $$p; break; fi; done)
 STAMP := $(VENV)/.installed
+# Some machines (this project's CI among them) set PYTHONDONTWRITEBYTECODE=1: every
+# run then recompiles every module and re-rewrites every test's asserts, seconds
+# of each suite run. Python's default, caching bytecode, is restored here.
+unexport PYTHONDONTWRITEBYTECODE
 POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
