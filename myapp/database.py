@@ -13,7 +13,6 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
@@ -123,7 +122,7 @@ def attach_loaded(session: Session, model: type[T], row: Row) -> T:
     values count as loaded, not as changes, so it can be changed and saved."""
     instance = model(**row._mapping)
     make_transient_to_detached(instance)
-    if session.identity_map.get(identity_key(model, instance_state(instance).key[1])) is None:
+    if session.identity_map.get(instance_state(instance).key) is None:
         session.add(instance)  # the usual case: nothing loaded it in this request yet
         return instance
     return session.merge(instance, load=False)  # refreshes the one already loaded

@@ -10,26 +10,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import requires_postgresql
-from tests.support.committed import app_on, own_database
+from tests.support.committed import LOGIN, USER, app_on, bearer_for, own_database
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = requires_postgresql
-
-USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
 
 
 @pytest.fixture
 def database():
     with own_database("faults") as database:
         yield database
-
-
-def bearer_for(client) -> dict:
-    client.post("/api/v1/auth/register", json=USER)
-    tokens = client.post(
-        "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
-    ).get_json()
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def terminate_connections(url) -> int:
@@ -85,7 +75,7 @@ class TestDroppedConnections:
             killed = terminate_connections(database.url)
 
             response = client.post(
-                "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
+                "/api/v1/auth/login", json=LOGIN
             )
 
         assert killed >= 1
@@ -114,7 +104,7 @@ class TestDatabaseOutage:
             "me": client.get("/api/v1/users/me", headers=headers),
             "ready": client.get("/ready"),
             "login": client.post(
-                "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
+                "/api/v1/auth/login", json=LOGIN
             ),
         }
         health = client.get("/health")

@@ -13,12 +13,11 @@ from limits import parse
 from bench.common import Gunicorn
 from myapp import config as app_config
 from tests.conftest import requires_postgresql
-from tests.support.committed import app_on, own_database
+from tests.support.committed import LOGIN, USER, app_on, own_database
 
 pytestmark = requires_postgresql
 
 REDIS_URL = "redis://127.0.0.1:6379"
-USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
 
 
 @pytest.fixture
@@ -54,7 +53,7 @@ def _servers(database):
 
 def login(server) -> dict:
     status, tokens = server.call(
-        "POST", "/api/v1/auth/login", {"email": USER["email"], "password": USER["password"]}
+        "POST", "/api/v1/auth/login", LOGIN
     )
     assert status == 200, tokens
     return tokens

@@ -12,10 +12,7 @@ import threading
 
 import pytest
 
-from tests.support.committed import app_on
-
-USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
-LOGIN = {"email": USER["email"], "password": USER["password"]}
+from tests.support.committed import LOGIN, USER, app_on, bearer_for
 
 
 @pytest.fixture
@@ -57,16 +54,13 @@ class TestWriteLock:
         self, served_app, sqlite_file
     ):
         client = served_app.test_client()
-        client.post("/api/v1/auth/register", json=USER)
-        token = client.post("/api/v1/auth/login", json=LOGIN).get_json()["access_token"]
+        headers = bearer_for(client)
         other = sqlite3.connect(sqlite_file, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         other.execute("UPDATE users SET username = 'changing'")
 
         try:
-            response = client.get(
-                "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
-            )
+            response = client.get("/api/v1/users/me", headers=headers)
         finally:
             other.execute("ROLLBACK")
             other.close()

@@ -16,10 +16,9 @@ from flask import Flask
 from sqlalchemy import event
 
 from myapp.extensions import db
-from tests.support.committed import app_on, own_database
+from tests.support.committed import LOGIN, USER, app_on, bearer_for, own_database
 from tests.support.database import database_url_for_tests
 
-USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
 IS_POSTGRESQL = database_url_for_tests().get_backend_name() == "postgresql"
 
 
@@ -42,12 +41,7 @@ def served_app(tmp_path) -> Iterator[Flask]:
 
 @pytest.fixture
 def headers(served_app) -> dict[str, str]:
-    client = served_app.test_client()
-    client.post("/api/v1/auth/register", json=USER)
-    token = client.post(
-        "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
-    ).get_json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return bearer_for(served_app.test_client())
 
 
 def in_transaction(dbapi_connection) -> bool:
@@ -133,7 +127,7 @@ class TestPingAfterIdle:
             event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
 
         response = client.post(
-            "/api/v1/auth/login", json={"email": USER["email"], "password": USER["password"]}
+            "/api/v1/auth/login", json=LOGIN
         )
 
         assert response.status_code == 200

@@ -17,6 +17,18 @@ from myapp.extensions import db
 from tests.support.database import TestDatabase, database_url_for_tests
 
 
+# The one account the tests on their own databases register and log in with.
+USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
+LOGIN = {"email": USER["email"], "password": USER["password"]}
+
+
+def bearer_for(client) -> dict[str, str]:
+    """Register USER through ``client``, log in, and return the Authorization header."""
+    client.post("/api/v1/auth/register", json=USER)
+    token = client.post("/api/v1/auth/login", json=LOGIN).get_json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextmanager
 def own_database(suffix: str) -> Iterator[TestDatabase]:
     """A fresh database of the suite's kind, named ``<test database>_<suffix>``."""
