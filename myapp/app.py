@@ -9,13 +9,15 @@ from typing import Any
 from flask import Flask
 
 from myapp import commands
-from myapp.auth.tokens import configure_jwt
+from myapp.auth import bearer
+from myapp.auth.listeners import SessionsAndVerification
 from myapp.config import Config, resolve_config
-from myapp.database import configure_engine
+from myapp.database.engine import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
 from myapp.extensions import api, db, jwt, mail, migrate, passwords
 from myapp.observability import configure_logging, register_request_hooks
 from myapp.ratelimit import init_rate_limits
+from myapp.users import events as user_events
 
 
 def create_app(
@@ -34,6 +36,7 @@ def create_app(
     configure_logging(app)
     register_extensions(app)
     register_request_hooks(app)
+    connect_domains(app)
     register_blueprints(app)
     init_rate_limits(app)  # after the blueprints: it wraps their marked views
     register_error_handlers(app)
@@ -60,13 +63,19 @@ def register_extensions(app: Flask) -> None:
             configure_engine(engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
     jwt.init_app(app)
-    configure_jwt(jwt)
+    bearer.install(jwt)  # the token check and its 401 answers
     passwords.init_app(app)
     mail.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+
+
+def connect_domains(app: Flask) -> None:
+    """Auth takes part in users' use cases (ending sessions, proving a new address)
+    through users' events: users never imports auth."""
+    user_events.connect(app, SessionsAndVerification.from_app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,4 +1,8 @@
-"""Project CLI commands (``flask <command>``), registered by ``register_commands``."""
+"""Project CLI commands (``flask <command>``), registered by ``register_commands``.
+
+Like routes, commands are thin: they read and validate input (through the API's
+schemas), call one use case per transaction, and print. They never commit.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,19 @@ import random
 import secrets
 import sys
 from datetime import timedelta
+from typing import Any
 
 import argon2
 import click
 from faker import Faker
 from flask import Flask
 from marshmallow import ValidationError
-from sqlalchemy import insert, text
-from sqlalchemy.engine import Engine
 
-from myapp.auth.repository import ActionTokenRepository, SessionRepository
+from myapp.auth.account import AccountService, UsernameTaken
 from myapp.auth.schemas import RegisterSchema
-from myapp.database import utcnow
-from myapp.extensions import db, passwords
-from myapp.users.models import User
-from myapp.users.repository import UserRepository
+from myapp.database.columns import utcnow
+from myapp.extensions import passwords
+from myapp.users.service import UserService
 
 SEED_BATCH = 1000
 
@@ -29,10 +31,10 @@ SEED_BATCH = 1000
 def prune_tokens() -> None:
     """Delete expired sessions (with their revoked refresh tokens) and expired
     reset/verification tokens. Safe to run at any time, e.g. from cron."""
-    now = utcnow()
-    sessions = SessionRepository().prune(now)
-    tokens = ActionTokenRepository().prune(now)
-    click.echo(f"Deleted {sessions} expired session(s) and {tokens} expired email token(s).")
+    pruned = AccountService.from_app().prune_expired()
+    click.echo(
+        f"Deleted {pruned.sessions} expired session(s) and {pruned.tokens} expired email token(s)."
+    )
 
 
 @click.command("create-admin")
@@ -45,21 +47,19 @@ def prune_tokens() -> None:
 )
 @click.option("--promote", is_flag=True, help="Make an existing user with this email admin.")
 def create_admin(email: str, username: str, password_stdin: bool, promote: bool) -> None:
-    """Create an administrator (or, with --promote, promote an existing user)."""
-    users = UserRepository()
-    # The same rules as the API's registration: format, length, common passwords.
-    schema = RegisterSchema(only=("email", "username"))
-    try:
-        identity = schema.load({"email": email, "username": username})
-    except ValidationError as error:
-        raise click.UsageError(_messages(error)) from None
-    existing = users.get_by_email(identity["email"])
+    """Create an administrator (or, with --promote, promote an existing user).
+
+    Goes through the API's registration (its schema and use case), so every rule
+    on emails, usernames and passwords is the same.
+    """
+    identity = _load(RegisterSchema(only=("email", "username")), email=email, username=username)
+    users = UserService.from_app()
+    existing = users.find_by_email(identity["email"])
     if existing is not None:
         if existing.is_admin:
             click.echo(f"{existing.email} is already an administrator; nothing to do.")
         elif promote:
-            existing.is_admin = True
-            users.save(existing)
+            users.promote(existing)
             click.echo(f"Promoted {existing.email} to administrator.")
         else:
             raise click.ClickException(
@@ -67,27 +67,19 @@ def create_admin(email: str, username: str, password_stdin: bool, promote: bool)
                 "run again with --promote to make it one."
             )
         return
-    if users.get_by_username(identity["username"]) is not None:
-        raise click.ClickException(f"The username {identity['username']} is taken.")
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _load(RegisterSchema(only=("password",)), password=password)
     try:
-        RegisterSchema(only=("password",)).load({"password": password})
-    except ValidationError as error:
-        raise click.UsageError(_messages(error)) from None
-
-    users.add(
-        User(
-            email=identity["email"],
-            username=identity["username"],
-            password_hash=passwords.hash(password),
-            is_admin=True,
-            is_verified=True,  # the operator vouches for the address
+        # The operator vouches for the address: verified, no verification email.
+        AccountService.from_app().register(
+            **identity, password=password, is_admin=True, is_verified=True
         )
-    )
+    except UsernameTaken:
+        raise click.ClickException(f"The username {identity['username']} is taken.") from None
     click.echo(f"Created administrator {identity['email']}.")
 
 
@@ -113,10 +105,11 @@ def seed_users(count: int, fast_hash: bool, password: str | None, seed: int | No
     )
     run = secrets.token_hex(3)  # keeps emails and usernames unique across runs
     now = utcnow()
+    users = UserService.from_app()
     created = 0
     with click.progressbar(length=count, label="Seeding users") as bar:
         while created < count:
-            rows = []
+            rows: list[dict[str, Any]] = []
             for n in range(created, min(created + SEED_BATCH, count)):
                 name = fake.user_name()[:30]
                 username = f"{name}.{run}.{n}"
@@ -136,26 +129,23 @@ def seed_users(count: int, fast_hash: bool, password: str | None, seed: int | No
                         "updated_at": joined,
                     }
                 )
-            db.session.execute(insert(User), rows)
-            db.session.commit()
+            users.insert_many(rows)  # one transaction per batch
             bar.update(len(rows))
             created += len(rows)
-    if db.session.get_bind().dialect.name == "postgresql":
-        # After a bulk load: fresh planner statistics (else the planner estimates
-        # from an empty table), and a visibility map, without which the list's
-        # index-only scans fetch every row anyway (autovacuum would get there later).
-        db.session.execute(text("ANALYZE users"))
-        db.session.commit()
-        if isinstance(db.engine, Engine):  # not when an outer transaction wraps the app
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("VACUUM users"))  # cannot run inside a transaction
+    users.after_bulk_load()
     click.echo(f"Created {count} users (password: {password}).")
 
 
-def _messages(error: ValidationError) -> str:
-    return "; ".join(
-        f"{field}: {' '.join(messages)}" for field, messages in error.normalized_messages().items()
-    )
+def _load(schema: RegisterSchema, **values: str) -> dict[str, Any]:
+    """``values`` validated and normalised by ``schema``; a usage error otherwise."""
+    try:
+        return schema.load(values)
+    except ValidationError as error:
+        messages = "; ".join(
+            f"{field}: {' '.join(problems)}"
+            for field, problems in error.normalized_messages().items()
+        )
+        raise click.UsageError(messages) from None
 
 
 def register(app: Flask) -> None:

@@ -7,7 +7,7 @@ from flask import current_app
 from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
-from myapp.database import ping_database
+from myapp.database.engine import ping_database
 from myapp.errors import problem
 from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import limiter_of

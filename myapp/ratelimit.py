@@ -22,7 +22,6 @@ from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from myapp.errors import Unavailable, handle_app_error
-from myapp.users.models import normalise_email, normalise_username
 
 EXTENSION_KEY = "myapp.limiter"
 
@@ -31,21 +30,6 @@ def client_ip() -> str:
     """The client address: the socket peer, or what ProxyFix derived from
     ``X-Forwarded-For`` when ``PROXY_FIX_X_FOR`` trusted proxies are configured."""
     return request.remote_addr or "unknown"
-
-
-def login_account() -> str:
-    """The account a login names (email or username), normalised, so that
-    letter case or whitespace cannot open a fresh counter."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # absurdly nested JSON: the view will answer 400
-        body = None
-    if isinstance(body, dict):
-        if isinstance(body.get("email"), str):
-            return "email:" + normalise_email(body["email"])
-        if isinstance(body.get("username"), str):
-            return "username:" + normalise_username(body["username"])
-    return "ip:" + client_ip()
 
 
 def failed_authentication(response) -> bool:

@@ -1,25 +1,35 @@
-"""Account recovery and proof of ownership: password change and reset, email
-verification. No Flask request objects here."""
+"""The account's life outside signing in: registration, proof of the email address,
+password reset, and clearing out what has expired.
+
+No Flask request objects here: callers pass plain, normalised data. Each public
+method is one use case: its writes happen inside ``with self.uow:``, which commits
+once at its end or rolls everything back. Emails go out only once that commit has
+happened (``uow.on_commit``): a rolled-back change sends nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
-from typing import Callable
+
+from flask import current_app
 
 from myapp.audit import audit
 from myapp.auth.models import ActionToken, TokenPurpose
 from myapp.auth.repository import ActionTokenRepository, SessionRepository
-from myapp.database import utcnow
-from myapp.errors import AppError, Conflict, Forbidden
+from myapp.database.columns import utcnow
+from myapp.database.unit_of_work import UnitOfWork
+from myapp.errors import AppError, Conflict
+from myapp.extensions import mail, passwords
 from myapp.mail import EmailDeliveryError, EmailService
 from myapp.passwords import PasswordHasher
-from myapp.users.models import User, normalise_email
-from myapp.users.repository import UserRepository
+from myapp.users.models import User
+from myapp.users.repository import DuplicateUserError, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +37,22 @@ logger = logging.getLogger(__name__)
 TOKEN_BYTES = 32
 
 
+class EmailTaken(Conflict):
+    detail = "An account with this email already exists."
+
+
+class UsernameTaken(Conflict):
+    detail = "This username is taken."
+
+
+class RegistrationRace(Conflict):
+    # Lost a race with a concurrent registration of the same email or username.
+    detail = "An account with this email or username already exists."
+
+
 class InvalidActionToken(AppError):
     status = HTTPStatus.BAD_REQUEST
     detail = "The token is invalid, expired or already used."
-
-
-class WrongPassword(Forbidden):
-    detail = "The current password is incorrect."
 
 
 class AlreadyVerified(Conflict):
@@ -45,6 +64,12 @@ class AccountSettings:
     base_url: str
     reset_lifetime: timedelta
     verification_lifetime: timedelta
+
+
+@dataclass(frozen=True)
+class Pruned:
+    sessions: int
+    tokens: int
 
 
 def digest(value: str) -> str:
@@ -66,6 +91,7 @@ class AccountService:
         passwords: PasswordHasher,
         email: EmailService,
         settings: AccountSettings,
+        uow: UnitOfWork,
     ) -> None:
         self.users = users
         self.sessions = sessions
@@ -73,71 +99,137 @@ class AccountService:
         self.passwords = passwords
         self.email = email
         self.settings = settings
+        self.uow = uow
 
-    # -- password -----------------------------------------------------------
-    def change_password(
-        self, user: User, current_password: str, new_password: str, *, keep_session: str
-    ) -> None:
-        if not self.passwords.verify(user.password_hash, current_password):
-            raise WrongPassword()
-        user.password_hash = self.passwords.hash(new_password)
-        # Whoever else holds a session (perhaps the reason for the change) is out.
-        self.sessions.revoke_all(user.id, utcnow(), keep=keep_session)
-        self.users.save(user)
-        audit("password.changed", user_id=user.id)
+    @classmethod
+    def from_app(cls) -> AccountService:
+        """The service wired for the current app (what routes and commands call)."""
+        config = current_app.config
+        return cls(
+            UserRepository(),
+            SessionRepository(),
+            ActionTokenRepository(),
+            passwords,
+            mail.service,
+            AccountSettings(
+                base_url=config["APP_BASE_URL"].rstrip("/"),
+                reset_lifetime=timedelta(seconds=config["PASSWORD_RESET_TOKEN_EXPIRES"]),
+                verification_lifetime=timedelta(
+                    seconds=config["EMAIL_VERIFICATION_TOKEN_EXPIRES"]
+                ),
+            ),
+            UnitOfWork(),
+        )
 
+    # -- registration ---------------------------------------------------------
+    def register(
+        self,
+        email: str,
+        username: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        is_verified: bool = False,
+    ) -> User:
+        """Create an account; unless its address is vouched for (``is_verified``, the
+        operator's ``flask create-admin``), send a link that proves it.
+
+        The one registration path: the API and the CLI both come here.
+        """
+        email_taken, username_taken = self.users.find_conflicts(email, username)
+        if email_taken:
+            raise EmailTaken()
+        if username_taken:
+            raise UsernameTaken()
+        # Hashed before the transaction starts: none is held during the hash.
+        password_hash = self.passwords.hash(password)
+        with self.uow:
+            user = User(
+                email=email,
+                username=username,
+                password_hash=password_hash,
+                is_admin=is_admin,
+                is_verified=is_verified,
+            )
+            try:
+                self.users.add(user)
+            except DuplicateUserError:
+                raise RegistrationRace() from None
+            if not is_verified:
+                self.queue_verification(user)
+        return user
+
+    # -- password reset ---------------------------------------------------------
     def request_password_reset(self, email: str) -> None:
         """Send a reset link if an active account has this email; say nothing either way."""
-        user = self.users.get_by_email(normalise_email(email))
-        if user is None or not user.is_active:
-            return
+        with self.uow:
+            user = self.users.get_by_email(email)
+            if user is None or not user.is_active:
+                return
+            token = self._issue(
+                user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
+            )
+            minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
+            self._send_on_commit(
+                user.email,
+                "Reset your password",
+                "Someone asked to reset the password of your account.\n\n"
+                f"To choose a new password, open this link within {minutes} minutes:\n"
+                f"{self.settings.base_url}/reset-password?token={token}\n\n"
+                "If it was not you, ignore this email: your password stays as it is.",
+            )
         audit("password.reset_requested", user_id=user.id)
-        token = self._issue(
-            user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
-        )
-        minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
-        self._send(
-            user.email,
-            "Reset your password",
-            "Someone asked to reset the password of your account.\n\n"
-            f"To choose a new password, open this link within {minutes} minutes:\n"
-            f"{self.settings.base_url}/reset-password?token={token}\n\n"
-            "If it was not you, ignore this email: your password stays as it is.",
-        )
 
     def reset_password(self, token: str, new_password: str) -> None:
-        user = self._redeem(token, TokenPurpose.PASSWORD_RESET, reset_binding)
-        user.password_hash = self.passwords.hash(new_password)
-        # A reset means the old password may be known to someone else: end every
-        # session and every token ever issued.
-        user.token_version += 1
-        self.sessions.revoke_all(user.id, utcnow())
-        self.users.save(user)
+        with self.uow:
+            user = self._redeem(token, TokenPurpose.PASSWORD_RESET, reset_binding)
+            # Hashed only once the token proved valid (the endpoint is open to
+            # anyone), and so inside the transaction that consumed it.
+            user.password_hash = self.passwords.hash(new_password)
+            # A reset means the old password may be known to someone else: end every
+            # session and every token ever issued.
+            user.token_version += 1
+            self.sessions.revoke_all(user.id, utcnow())
+            self.users.save(user)
         audit("password.reset", user_id=user.id)
 
     # -- email verification -------------------------------------------------
-    def send_verification(self, user: User) -> None:
+    def resend_verification(self, user: User) -> None:
+        if user.is_verified:
+            raise AlreadyVerified()
+        with self.uow:
+            self.queue_verification(user)
+
+    def verify_email(self, token: str) -> User:
+        with self.uow:
+            user = self._redeem(token, TokenPurpose.EMAIL_VERIFICATION, lambda u: u.email)
+            user.is_verified = True
+            self.users.save(user)
+        audit("email.verified", user_id=user.id)
+        return user
+
+    def queue_verification(self, user: User) -> None:
+        """A step inside the caller's use case (registration, a resend, an email
+        change): store a verification token for the user's current address; the
+        link goes out when that use case commits."""
         token = self._issue(
             user, TokenPurpose.EMAIL_VERIFICATION, user.email, self.settings.verification_lifetime
         )
-        self._send(
+        self._send_on_commit(
             user.email,
             "Confirm your email address",
             "Welcome! Confirm that this address is yours by opening this link:\n"
             f"{self.settings.base_url}/verify-email?token={token}",
         )
 
-    def resend_verification(self, user: User) -> None:
-        if user.is_verified:
-            raise AlreadyVerified()
-        self.send_verification(user)
-
-    def verify_email(self, token: str) -> User:
-        user = self._redeem(token, TokenPurpose.EMAIL_VERIFICATION, lambda u: u.email)
-        user.is_verified = True
-        self.users.save(user)
-        audit("email.verified", user_id=user.id)
-        return user
+    # -- housekeeping -----------------------------------------------------------
+    def prune_expired(self) -> Pruned:
+        """Delete expired sessions (with their revoked refresh tokens) and expired
+        reset and verification tokens."""
+        now = utcnow()
+        with self.uow:
+            pruned = Pruned(sessions=self.sessions.prune(now), tokens=self.tokens.prune(now))
+        return pruned
 
     # -- tokens ---------------------------------------------------------------
     def _issue(self, user: User, purpose: TokenPurpose, bound_to: str, lifetime: timedelta) -> str:
@@ -169,6 +261,9 @@ class AccountService:
         if not self.tokens.consume(row.id, now):
             raise InvalidActionToken()  # a concurrent request used it first
         return user
+
+    def _send_on_commit(self, to: str, subject: str, body: str) -> None:
+        self.uow.on_commit(lambda: self._send(to, subject, body))
 
     def _send(self, to: str, subject: str, body: str) -> None:
         try:

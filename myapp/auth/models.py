@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from myapp.database import UTCDateTime, utcnow
+from myapp.database.columns import UTCDateTime, utcnow
 from myapp.extensions import db
 
 

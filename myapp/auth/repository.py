@@ -1,37 +1,22 @@
-"""All database access for sessions (refresh-token families) lives here."""
+"""All database access for sessions (refresh-token families) and email tokens lives
+here. Nothing here commits: the service's unit of work does."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import CursorResult, Result, Select, delete, select, update
 
 from myapp.auth.models import ActionToken, AuthSession
-from myapp.database import Repository, attach_loaded, first_row
-from myapp.users.models import User
-
-
-# Built once: it runs on every authenticated request, and building the statement
-# (not running it) was a third of the lookup's time. Columns, not the entity: it
-# runs outside the ORM session (see first_row).
-_USER_FOR_TOKEN = (
-    select(*User.__table__.columns)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(
-        User.id == bindparam("user_id"),
-        User.is_active.is_(True),
-        User.token_version == bindparam("version"),
-        AuthSession.id == bindparam("session_id"),
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > bindparam("now"),
-    )
-)
+from myapp.database.unit_of_work import Repository
 
 
 class SessionRepository(Repository):
     def create(self, auth_session: AuthSession) -> AuthSession:
+        """Add the session and flush it: its id goes into the tokens issued next."""
         self.session.add(auth_session)
-        self.session.commit()
+        self.session.flush()
         return auth_session
 
     def get(self, session_id: str) -> AuthSession | None:
@@ -53,21 +38,6 @@ class SessionRepository(Repository):
             )
         )
 
-    def find_user_for_token(
-        self, user_id: int, session_id: str, token_version: int, now: datetime
-    ) -> User | None:
-        """The user a token speaks for, in one round trip: the user must be active,
-        at the token's version, and the token's session live.
-
-        The user comes back attached to the session as if loaded by it, without a
-        second query, so the services can change it like any loaded user.
-        """
-        row = first_row(
-            _USER_FOR_TOKEN,
-            {"user_id": user_id, "session_id": session_id, "version": token_version, "now": now},
-        )
-        return None if row is None else attach_loaded(self.session, User, row)
-
     def rotate(
         self, session_id: str, old_jti: str, new_jti: str, now: datetime, expires_at: datetime
     ) -> bool:
@@ -85,8 +55,7 @@ class SessionRepository(Repository):
             )
             .values(refresh_jti=new_jti, last_used_at=now, expires_at=expires_at)
         )
-        self.session.commit()
-        return result.rowcount == 1
+        return _rowcount(result) == 1
 
     def revoke(self, session_id: str, now: datetime) -> None:
         self.session.execute(
@@ -94,14 +63,9 @@ class SessionRepository(Repository):
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        self.session.commit()
 
     def revoke_all(self, user_id: int, now: datetime, *, keep: str | None = None) -> None:
-        """Revoke every live session of the user, except ``keep`` when given.
-
-        Does not commit: callers revoke as part of a larger change (password,
-        token version) that must land together.
-        """
+        """Revoke every live session of the user, except ``keep`` when given."""
         statement = (
             update(AuthSession)
             .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
@@ -113,12 +77,12 @@ class SessionRepository(Repository):
 
     def prune(self, now: datetime) -> int:
         """Delete sessions past their expiry (revoked or not); returns how many."""
-        result = self.session.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
-        self.session.commit()
-        return result.rowcount
+        return _rowcount(
+            self.session.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
+        )
 
     @staticmethod
-    def _active(now: datetime):
+    def _active(now: datetime) -> Select[tuple[AuthSession]]:
         return select(AuthSession).where(
             AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
         )
@@ -127,23 +91,28 @@ class SessionRepository(Repository):
 class ActionTokenRepository(Repository):
     def add(self, token: ActionToken) -> ActionToken:
         self.session.add(token)
-        self.session.commit()
         return token
 
     def get_by_hash(self, token_hash: str) -> ActionToken | None:
         return self.session.scalar(select(ActionToken).where(ActionToken.token_hash == token_hash))
 
     def consume(self, token_id: int, now: datetime) -> bool:
-        """Mark the token used if nobody did yet; True if we did. Does not commit:
-        the use and its effect (new password, verified flag) land together."""
+        """Mark the token used if nobody did yet; True if we did (a compare-and-swap:
+        of two concurrent uses, one wins)."""
         result = self.session.execute(
             update(ActionToken)
             .where(ActionToken.id == token_id, ActionToken.used_at.is_(None))
             .values(used_at=now)
         )
-        return result.rowcount == 1
+        return _rowcount(result) == 1
 
     def prune(self, now: datetime) -> int:
-        result = self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
-        self.session.commit()
-        return result.rowcount
+        return _rowcount(
+            self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
+        )
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: DML returns a CursorResult, which
+    ``Session.execute`` is not typed to say."""
+    return cast(CursorResult[Any], result).rowcount

@@ -1,9 +1,16 @@
+"""Auth's HTTP API: thin views; decorators declare auth, input and output, the body
+calls one use case."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from flask import request, url_for
 from flask_jwt_extended import current_user, get_jwt, jwt_required
+from marshmallow import EXCLUDE, ValidationError
 
-from myapp.auth.decorators import BEARER
+from myapp.access import BEARER, current_session_id
+from myapp.auth.account import AccountService
 from myapp.auth.schemas import (
     LoginSchema,
     MessageSchema,
@@ -14,11 +21,11 @@ from myapp.auth.schemas import (
     TokenSchema,
     VerifyEmailSchema,
 )
-from myapp.auth.service import ClientInfo
-from myapp.auth.tokens import SESSION_CLAIM
+from myapp.auth.service import AuthService, ClientInfo
+from myapp.auth.tokens import TokenPair
 from myapp.openapi import Blueprint, problems
-from myapp.ratelimit import failed_authentication, login_account, rate_limit
-from myapp.services import account_service, auth_service
+from myapp.ratelimit import client_ip, failed_authentication, rate_limit
+from myapp.users.models import User
 from myapp.users.schemas import UserSchema
 
 blp = Blueprint(
@@ -33,8 +40,30 @@ RESET_REQUESTED = {
 }
 
 
+# The identifier fields of a login, normalised exactly as the view's parse does.
+_LOGIN_IDENTIFIER = LoginSchema(only=("email", "username"))
+
+
 def client_info() -> ClientInfo:
     return ClientInfo(user_agent=request.user_agent.string[:255] or None, ip=request.remote_addr)
+
+
+def login_account() -> str:
+    """The account a login names, for the per-account limit: the identifier as the
+    schema normalises it, so letter case or whitespace cannot open a fresh counter.
+
+    The limit is checked before the view parses the body, hence this early read.
+    """
+    try:
+        body = request.get_json(silent=True)
+        identifier = _LOGIN_IDENTIFIER.load(body, unknown=EXCLUDE)
+    except (RecursionError, ValidationError):  # the view will answer 400 or 422
+        identifier = {}
+    if "email" in identifier:
+        return "email:" + identifier["email"]
+    if "username" in identifier:
+        return "username:" + identifier["username"]
+    return "ip:" + client_ip()
 
 
 @blp.route("/register", methods=["POST"])
@@ -42,13 +71,13 @@ def client_info() -> ClientInfo:
 @rate_limit("RATELIMIT_REGISTER", message="Too many registrations from this address.")
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema, headers={"Location": {"schema": {"type": "string"}}})
-def register(data):
+def register(data: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
     """Create an account and send a verification email.
 
     The email is stored trimmed and lower-cased; email and username are unique
     regardless of letter case.
     """
-    user = auth_service().register(**data)
+    user = AccountService.from_app().register(**data)
     return user, 201, {"Location": url_for("users.get_user", user_id=user.id)}
 
 
@@ -65,14 +94,14 @@ def register(data):
 )
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
-def login(data):
+def login(data: dict[str, Any]) -> TokenPair:
     """Log in: exchange credentials for tokens.
 
     Takes an email or a username, and the password. Returns a fresh access token
     and a refresh token, and starts a session.
     """
     password = data.pop("password")
-    return auth_service().login(password, client=client_info(), **data)
+    return AuthService.from_app().login(password, client=client_info(), **data)
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -81,14 +110,13 @@ def login(data):
 @blp.doc(security=BEARER)
 @blp.response(200, TokenSchema)
 @jwt_required(refresh=True)
-def refresh():
+def refresh() -> TokenPair:
     """Rotate the refresh token (send it as the bearer token).
 
     Returns a new (non-fresh) access token and a new refresh token; the one sent is
     spent. Sending a spent refresh token again revokes its whole session.
     """
-    claims = get_jwt()
-    return auth_service().refresh(current_user, claims[SESSION_CLAIM], claims["jti"])
+    return AuthService.from_app().refresh(current_user, current_session_id(), get_jwt()["jti"])
 
 
 @blp.route("/logout", methods=["POST"])
@@ -96,9 +124,9 @@ def refresh():
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
-def logout():
+def logout() -> None:
     """Revoke this session: the access token used and its refresh token family."""
-    auth_service().logout(current_user, get_jwt()[SESSION_CLAIM])
+    AuthService.from_app().logout(current_user, current_session_id())
 
 
 @blp.route("/logout-all", methods=["POST"])
@@ -106,9 +134,9 @@ def logout():
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
-def logout_all():
+def logout_all() -> None:
     """Revoke every session of the user, this one included."""
-    auth_service().logout_everywhere(current_user)
+    AuthService.from_app().logout_everywhere(current_user)
 
 
 @blp.route("/sessions")
@@ -116,9 +144,9 @@ def logout_all():
 @blp.doc(security=BEARER)
 @blp.response(200, SessionSchema(many=True))
 @jwt_required()
-def list_sessions():
+def list_sessions() -> list[Any]:
     """The user's live sessions, newest first."""
-    return auth_service().list_sessions(current_user)
+    return AuthService.from_app().list_sessions(current_user)
 
 
 @blp.route("/sessions/<uuid:session_id>", methods=["DELETE"])
@@ -126,9 +154,9 @@ def list_sessions():
 @blp.doc(security=BEARER)
 @blp.response(204)
 @jwt_required()
-def revoke_session(session_id):
+def revoke_session(session_id: Any) -> None:
     """Revoke one of the user's sessions (404 for any other id)."""
-    auth_service().revoke_session(current_user, str(session_id))
+    AuthService.from_app().revoke_session(current_user, str(session_id))
 
 
 @blp.route("/password-reset", methods=["POST"])
@@ -136,12 +164,12 @@ def revoke_session(session_id):
 @rate_limit("RATELIMIT_PASSWORD_RESET", message="Too many reset requests from this address.")
 @blp.arguments(PasswordResetRequestSchema)
 @blp.response(202, MessageSchema)
-def request_password_reset(data):
+def request_password_reset(data: dict[str, str]) -> dict[str, str]:
     """Email a password-reset link.
 
     The answer is the same whether or not the account exists.
     """
-    account_service().request_password_reset(data["email"])
+    AccountService.from_app().request_password_reset(data["email"])
     return RESET_REQUESTED
 
 
@@ -149,18 +177,18 @@ def request_password_reset(data):
 @problems(blp, 422)
 @blp.arguments(PasswordResetConfirmSchema)
 @blp.response(204)
-def confirm_password_reset(data):
+def confirm_password_reset(data: dict[str, str]) -> None:
     """Set a new password with a reset token; ends every session (log in again)."""
-    account_service().reset_password(data["token"], data["new_password"])
+    AccountService.from_app().reset_password(data["token"], data["new_password"])
 
 
 @blp.route("/verify-email", methods=["POST"])
 @problems(blp, 422)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, UserSchema)
-def verify_email(data):
+def verify_email(data: dict[str, str]) -> User:
     """Confirm the email address with the token sent to it."""
-    return account_service().verify_email(data["token"])
+    return AccountService.from_app().verify_email(data["token"])
 
 
 @blp.route("/verify-email/resend", methods=["POST"])
@@ -168,7 +196,7 @@ def verify_email(data):
 @blp.doc(security=BEARER)
 @blp.response(202, MessageSchema)
 @jwt_required()
-def resend_verification():
+def resend_verification() -> dict[str, str]:
     """Send a new verification email (409 when already verified)."""
-    account_service().resend_verification(current_user)
+    AccountService.from_app().resend_verification(current_user)
     return {"detail": "A verification email has been sent."}

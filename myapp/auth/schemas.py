@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from myapp.schemas import Text
-from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH, normalise_email
-from myapp.users.schemas import NewPassword, NormalisedEmail, Username
+from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
+from myapp.users.schemas import (
+    NewPassword,
+    NormalisedEmail,
+    Username,
+    normalise_email,
+    normalise_username,
+)
 
 # A login password is compared, not set: no minimum (policies change), but a cap so
 # a megabyte of input is refused before it reaches the hasher.
@@ -18,15 +26,25 @@ class RegisterSchema(Schema):
 
 
 class LoginEmail(Text):
-    def _deserialize(self, value, attr, data, **kwargs):
+    """An email address typed to find an account: normalised, not format-checked
+    (a malformed one simply matches nobody)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return normalise_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+class LoginUsername(Text):
+    """A username typed to find an account: normalised."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalise_username(super()._deserialize(value, attr, data, **kwargs))
 
 
 class LoginSchema(Schema):
     """``{email, password}`` or ``{username, password}``: exactly one identifier."""
 
     email = LoginEmail(validate=validate.Length(min=1, max=EMAIL_MAX_LENGTH))
-    username = Text(validate=validate.Length(min=1, max=USERNAME_MAX_LENGTH))
+    username = LoginUsername(validate=validate.Length(min=1, max=USERNAME_MAX_LENGTH))
     password = Text(
         required=True,
         load_only=True,
@@ -35,7 +53,7 @@ class LoginSchema(Schema):
     )
 
     @validates_schema
-    def _one_identifier(self, data, **kwargs):
+    def _one_identifier(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("email" in data) == ("username" in data):
             raise ValidationError("Give exactly one of 'email' or 'username'.", "_schema")
 
@@ -66,7 +84,7 @@ class PasswordResetRequestSchema(Schema):
 class TokenField(Text):
     """A token from an email link: opaque, bounded, printable."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", validate.Length(min=1, max=256))
         super().__init__(**kwargs)
 

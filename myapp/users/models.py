@@ -2,16 +2,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Index, String, event, false, true
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from myapp.database import UTCDateTime, utcnow
+from myapp.database.columns import UTCDateTime, utcnow
 from myapp.extensions import db
 from myapp.users.counting import install_user_count
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
 USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 50
+# Largest value of the INTEGER primary key on every supported database; larger ids
+# cannot exist, and PostgreSQL would raise on the comparison instead of finding none.
+MAX_ID = 2**31 - 1
 
 
 class User(db.Model):
@@ -49,14 +55,5 @@ class RowCount(db.Model):
 
 
 @event.listens_for(db.metadata, "after_create")
-def _install_counts(target, connection, **kw) -> None:
+def _install_counts(target: Any, connection: Connection, **kw: Any) -> None:
     install_user_count(connection)  # create_all builds what the migrations build
-
-
-def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased: the one form stored and looked up."""
-    return email.strip().lower()
-
-
-def normalise_username(username: str) -> str:
-    return username.strip().lower()

@@ -1,25 +1,27 @@
-"""All database access for users lives here."""
+"""All database access for users lives here. Nothing here commits: the service's
+unit of work does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
-from sqlalchemy.engine import Row
+from sqlalchemy import bindparam, func, insert, or_, select, text
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from myapp.database import Repository, attach_loaded, first_row, read_rows
+from myapp.database.reads import attach_loaded, first_row, read_rows
+from myapp.database.unit_of_work import Repository
+from myapp.extensions import db
 from myapp.users.counting import USERS
-from myapp.users.models import RowCount, User
+from myapp.users.models import MAX_ID, RowCount, User
 
-# Largest value of the INTEGER primary key on every supported database; larger ids
-# cannot exist, and PostgreSQL would raise on the comparison instead of finding none.
-MAX_ID = 2**31 - 1
+__all__ = ["MAX_ID", "DuplicateUserError", "UserRepository", "UserSearch"]
 
 
-def escape_like(text: str) -> str:
+def escape_like(value: str) -> str:
     """Make ``%`` and ``_`` in user input match themselves in a LIKE pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -149,24 +151,51 @@ class UserRepository(Repository):
         return rows, total
 
     def delete(self, user: User) -> None:
-        """Delete the user; the database cascades to sessions and email tokens."""
+        """Delete the user (at the next flush); the database cascades to sessions
+        and email tokens."""
         self.session.delete(user)
-        self.session.commit()
 
     def add(self, user: User) -> User:
-        """Insert and commit; ``DuplicateUserError`` if a unique constraint refuses it.
+        """Insert the user now (flush); ``DuplicateUserError`` if a unique constraint
+        refuses it. A refused insert is undone alone (a savepoint), so the caller's
+        transaction stays usable.
 
         The constraint is the real guard: two concurrent registrations can both pass
         a prior existence check, and only one insert may win.
         """
-        self.session.add(user)
         try:
-            self.session.commit()
+            with self.session.begin_nested():
+                self.session.add(user)
         except IntegrityError as error:
-            self.session.rollback()
             raise DuplicateUserError(str(error.orig)) from error
         return user
 
     def save(self, user: User) -> User:
-        """Commit changes made to a loaded user (``DuplicateUserError`` as in ``add``)."""
-        return self.add(user)
+        """Write the user's pending changes now (flush), ``DuplicateUserError`` as in
+        ``add``; after that error the use case must roll back (its unit of work does)."""
+        try:
+            self.session.flush()
+        except IntegrityError as error:
+            raise DuplicateUserError(str(error.orig)) from error
+        return user
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert plain rows in bulk (one statement, no ORM objects)."""
+        self.session.execute(insert(User), rows)
+
+    def refresh_planner_statistics(self) -> None:
+        """After a bulk load on PostgreSQL: fresh planner statistics (else the
+        planner estimates from an empty table)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ANALYZE users"))
+
+    def vacuum(self) -> None:
+        """After a bulk load on PostgreSQL: a visibility map, without which the
+        list's index-only scans fetch every row anyway (autovacuum would get there
+        later). VACUUM cannot run inside a transaction, so it runs on a connection
+        of its own, and not at all when an outer transaction wraps the app (tests)."""
+        bind = db.engine
+        if bind.dialect.name != "postgresql" or isinstance(bind, Connection):
+            return
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM users"))

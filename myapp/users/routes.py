@@ -1,14 +1,18 @@
+"""Users' HTTP API: thin views; decorators declare auth, input and output, the body
+calls one use case."""
+
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from flask_jwt_extended import current_user, get_current_user, get_jwt, jwt_required
+from flask_jwt_extended import current_user, get_current_user, jwt_required
 from marshmallow import RAISE
+from sqlalchemy.engine import Row
 
-from myapp.auth.decorators import BEARER, admin_required, require_fresh_token
-from myapp.auth.tokens import SESSION_CLAIM
+from myapp.access import BEARER, admin_required, current_session_id, require_fresh_token
 from myapp.openapi import Blueprint, problems
-from myapp.services import account_service, user_service
+from myapp.users.models import User
 from myapp.users.repository import UserSearch
 from myapp.users.schemas import (
     AccountDeletionSchema,
@@ -19,7 +23,7 @@ from myapp.users.schemas import (
     UserListQuerySchema,
     UserSchema,
 )
-from myapp.users.service import UserPage
+from myapp.users.service import UserPage, UserService
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts.")
 
@@ -33,7 +37,7 @@ PAGINATION_HEADER = {
 
 def pagination_header(page: UserPage) -> dict[str, str]:
     last = page.total_pages
-    meta = {
+    meta: dict[str, int] = {
         "total": page.total,
         "total_pages": last,
         "page": page.page,
@@ -53,7 +57,7 @@ def pagination_header(page: UserPage) -> dict[str, str]:
 @blp.doc(security=BEARER)
 @blp.response(200, UserSchema)
 @jwt_required()
-def get_me():
+def get_me() -> User:
     """The account the access token belongs to."""
     # The object itself: serialising through the proxy costs a lookup per field.
     return get_current_user()
@@ -65,7 +69,7 @@ def get_me():
 @blp.arguments(ProfileUpdateSchema)
 @blp.response(200, UserSchema)
 @jwt_required()
-def update_me(data):
+def update_me(data: dict[str, Any]) -> User:
     """Change your username and/or email (only these fields).
 
     A new email address is unverified until confirmed (a verification email is
@@ -73,7 +77,7 @@ def update_me(data):
     """
     if "email" in data:
         require_fresh_token()
-    return user_service().update_profile(current_user, data)
+    return UserService.from_app().update_profile(current_user, data)
 
 
 @blp.route("/me", methods=["DELETE"])
@@ -82,9 +86,9 @@ def update_me(data):
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
 @jwt_required()
-def delete_me(data):
+def delete_me(data: dict[str, str]) -> None:
     """Delete your account, its sessions and tokens (the password confirms it)."""
-    user_service().delete_account(current_user, data["password"])
+    UserService.from_app().delete_account(current_user, data["password"])
 
 
 @blp.route("/me/password", methods=["PUT"])
@@ -94,16 +98,16 @@ def delete_me(data):
 @blp.response(204)
 # Fresh: a stolen long-lived session must not be enough to take the account over.
 @jwt_required(fresh=True)
-def change_password(data):
+def change_password(data: dict[str, str]) -> None:
     """Change the password (fresh access token: from a login, not a refresh).
 
     Every other session of the user is revoked; this one continues.
     """
-    account_service().change_password(
+    UserService.from_app().change_password(
         current_user,
         data["current_password"],
         data["new_password"],
-        keep_session=get_jwt()[SESSION_CLAIM],
+        keep_session=current_session_id(),
     )
 
 
@@ -114,12 +118,12 @@ def change_password(data):
 @blp.arguments(UserListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, UserSchema(many=True), headers=PAGINATION_HEADER)
 @admin_required
-def list_users(**criteria):
+def list_users(**criteria: Any) -> tuple[list[Row[Any]], int, dict[str, str]]:
     """List users (administrators only): filters, ordering, pagination.
 
     Pagination metadata is in the ``X-Pagination`` header.
     """
-    page = user_service().search(UserSearch(**criteria))
+    page = UserService.from_app().search(UserSearch(**criteria))
     return page.items, 200, pagination_header(page)
 
 
@@ -128,9 +132,9 @@ def list_users(**criteria):
 @blp.doc(security=BEARER)
 @blp.response(200, UserSchema)
 @admin_required
-def get_user(user_id: int):
+def get_user(user_id: int) -> User:
     """One account by id (administrators only)."""
-    return user_service().get(user_id)
+    return UserService.from_app().get(user_id)
 
 
 @blp.route("/<int:user_id>", methods=["PATCH"])
@@ -139,13 +143,13 @@ def get_user(user_id: int):
 @blp.arguments(AdminUserUpdateSchema)
 @blp.response(200, UserSchema)
 @admin_required
-def update_user(data, user_id: int):
+def update_user(data: dict[str, Any], user_id: int) -> User:
     """Change a user's username, email, active or admin flag (administrators only).
 
     Deactivating or demoting revokes the user's sessions at once. Administrators
     cannot deactivate or demote themselves (409).
     """
-    return user_service().admin_update(current_user, user_id, data)
+    return UserService.from_app().admin_update(current_user, user_id, data)
 
 
 @blp.route("/<int:user_id>", methods=["DELETE"])
@@ -153,6 +157,6 @@ def update_user(data, user_id: int):
 @blp.doc(security=BEARER)
 @blp.response(204)
 @admin_required
-def delete_user(user_id: int):
+def delete_user(user_id: int) -> None:
     """Delete a user (administrators only; not yourself: 409)."""
-    user_service().admin_delete(current_user, user_id)
+    UserService.from_app().admin_delete(current_user, user_id)

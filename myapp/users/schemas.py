@@ -5,13 +5,22 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from myapp.passwords import is_common_password
 from myapp.schemas import Text
-from myapp.users.models import (
-    EMAIL_MAX_LENGTH,
-    USERNAME_MAX_LENGTH,
-    USERNAME_MIN_LENGTH,
-    normalise_email,
-    normalise_username,
-)
+from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH
+
+
+def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased: the one form stored and looked up.
+
+    Input is normalised here, at the schema, once: services and repositories
+    receive the stored form.
+    """
+    return email.strip().lower()
+
+
+def normalise_username(username: str) -> str:
+    """Trimmed and lower-cased, like emails: "Ada" and "ada" are one account."""
+    return username.strip().lower()
+
 
 # \A...\Z, not ^...$: "$" would also accept a trailing newline.
 USERNAME_PATTERN = rf"\A[A-Za-z0-9_.-]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENGTH}}}\Z"

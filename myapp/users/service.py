@@ -1,21 +1,32 @@
-"""User rules: profiles, self-service deletion, administration. No Flask request
-objects here."""
+"""User rules: profiles, the password, self-service deletion, administration.
+
+No Flask request objects here: callers pass plain, normalised data. Each public
+method that writes is one use case: its writes happen inside ``with self.uow:``,
+which commits once at its end or rolls everything back. What other domains do
+about a change (end sessions, prove a new address) they do through
+``AccountEvents``, inside that same transaction.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy.engine import Row
 
 from myapp.audit import audit
-from myapp.auth.account import AccountService, WrongPassword
-from myapp.auth.repository import SessionRepository
-from myapp.database import utcnow
-from myapp.errors import Conflict, NotFound
+from myapp.database.unit_of_work import UnitOfWork
+from myapp.errors import Conflict, Forbidden, NotFound
+from myapp.extensions import passwords
 from myapp.passwords import PasswordHasher
-from myapp.users.models import User, normalise_email, normalise_username
+from myapp.users.events import AccountEvents, listener_of
+from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository, UserSearch
+
+
+class WrongPassword(Forbidden):
+    detail = "The current password is incorrect."
 
 
 class SelfLockout(Conflict):
@@ -26,7 +37,7 @@ class SelfLockout(Conflict):
 
 @dataclass(frozen=True)
 class UserPage:
-    items: list[Row]  # read-only rows with a User's attributes (UserRepository.search)
+    items: list[Row[Any]]  # read-only rows with a User's attributes (UserRepository.search)
     total: int
     page: int
     per_page: int
@@ -40,20 +51,28 @@ class UserService:
     def __init__(
         self,
         users: UserRepository,
-        sessions: SessionRepository,
         passwords: PasswordHasher,
-        account: AccountService,
+        events: AccountEvents,
+        uow: UnitOfWork,
     ) -> None:
         self.users = users
-        self.sessions = sessions
         self.passwords = passwords
-        self.account = account
+        self.events = events
+        self.uow = uow
+
+    @classmethod
+    def from_app(cls) -> UserService:
+        """The service wired for the current app (what routes and commands call)."""
+        return cls(UserRepository(), passwords, listener_of(current_app), UnitOfWork())
 
     def get(self, user_id: int) -> User:
         user = self.users.get(user_id)
         if user is None:
             raise NotFound("User not found.")
         return user
+
+    def find_by_email(self, email: str) -> User | None:
+        return self.users.get_by_email(email)
 
     def search(self, criteria: UserSearch) -> UserPage:
         items, total = self.users.search(criteria)
@@ -62,37 +81,75 @@ class UserService:
     # -- self-service -------------------------------------------------------
     def update_profile(self, user: User, changes: dict[str, Any]) -> User:
         """Change the user's own email and/or username."""
-        return self._apply(user, changes)
+        with self.uow:
+            self._apply(user, changes)
+        return user
+
+    def change_password(
+        self, user: User, current_password: str, new_password: str, *, keep_session: str
+    ) -> None:
+        """Set a new password; every other session ends (``keep_session`` goes on)."""
+        if not self.passwords.verify(user.password_hash, current_password):
+            raise WrongPassword()
+        new_hash = self.passwords.hash(new_password)  # before the transaction starts
+        with self.uow:
+            user.password_hash = new_hash
+            self.users.save(user)
+            self.events.password_changed(user, keep_session=keep_session)
+        audit("password.changed", user_id=user.id)
 
     def delete_account(self, user: User, password: str) -> None:
         if not self.passwords.verify(user.password_hash, password):
             raise WrongPassword("The password is incorrect.")
         user_id = user.id
-        self.users.delete(user)
+        with self.uow:
+            self.users.delete(user)
         audit("account.deleted", user_id=user_id)
 
     # -- administration -----------------------------------------------------
     def admin_update(self, actor: User, user_id: int, changes: dict[str, Any]) -> User:
-        user = self.get(user_id)
-        if user.id == actor.id and (
-            changes.get("is_active") is False or changes.get("is_admin") is False
-        ):
-            raise SelfLockout()
-        self._apply(user, changes)
+        with self.uow:
+            user = self.get(user_id)
+            if user.id == actor.id and (
+                changes.get("is_active") is False or changes.get("is_admin") is False
+            ):
+                raise SelfLockout()
+            self._apply(user, changes)
         audit("admin.user_updated", user_id=user.id, actor_id=actor.id, fields=sorted(changes))
         return user
 
     def admin_delete(self, actor: User, user_id: int) -> None:
-        user = self.get(user_id)
-        if user.id == actor.id:
-            raise SelfLockout()
-        self.users.delete(user)
+        with self.uow:
+            user = self.get(user_id)
+            if user.id == actor.id:
+                raise SelfLockout()
+            self.users.delete(user)
         audit("admin.user_deleted", user_id=user_id, actor_id=actor.id)
 
+    def promote(self, user: User) -> None:
+        """Make the user an administrator (``flask create-admin --promote``)."""
+        with self.uow:
+            user.is_admin = True
+            self.users.save(user)
+
+    # -- bulk loading (flask seed-users) --------------------------------------
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert prepared user rows in one statement and one transaction."""
+        with self.uow:
+            self.users.insert_many(rows)
+
+    def after_bulk_load(self) -> None:
+        """Make a freshly loaded table fast to query (PostgreSQL statistics and
+        visibility map; nothing on SQLite)."""
+        with self.uow:
+            self.users.refresh_planner_statistics()
+        self.users.vacuum()  # VACUUM cannot run inside a transaction
+
     # -- shared -------------------------------------------------------------
-    def _apply(self, user: User, changes: dict[str, Any]) -> User:
-        email = normalise_email(changes["email"]) if "email" in changes else None
-        username = normalise_username(changes["username"]) if "username" in changes else None
+    def _apply(self, user: User, changes: dict[str, Any]) -> None:
+        """Apply a PATCH body's changes (already normalised by the schema)."""
+        email: str | None = changes.get("email")
+        username: str | None = changes.get("username")
         email_taken, username_taken = self.users.find_conflicts(
             email, username, exclude_id=user.id
         )
@@ -115,11 +172,11 @@ class UserService:
                 setattr(user, flag, changes[flag])
         if lose_access or lose_rights:
             user.token_version += 1
-            self.sessions.revoke_all(user.id, utcnow())
         try:
             self.users.save(user)
         except DuplicateUserError:
             raise Conflict("An account with this email or username already exists.") from None
+        if lose_access or lose_rights:
+            self.events.access_lost(user)
         if email_changed:
-            self.account.send_verification(user)
-        return user
+            self.events.email_changed(user)

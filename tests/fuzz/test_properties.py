@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from myapp.auth import schemas as auth_schemas
 from myapp.passwords import normalise_password
 from myapp.users import schemas as user_schemas
-from myapp.users.models import normalise_email, normalise_username
+from myapp.users.schemas import normalise_email, normalise_username
 from tests.support.database import get_test_app, isolated_test
 
 SCHEMAS = [

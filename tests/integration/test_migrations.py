@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from myapp import create_app
-from myapp.database import UTCDateTime
+from myapp.database.columns import UTCDateTime
 from myapp.extensions import db
 from tests.support.committed import own_database
 from tests.support.database import database_url_for_tests

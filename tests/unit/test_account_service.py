@@ -12,8 +12,10 @@ from myapp.auth.account import (
     AccountService,
     AccountSettings,
     AlreadyVerified,
+    EmailTaken,
     InvalidActionToken,
-    WrongPassword,
+    RegistrationRace,
+    UsernameTaken,
     digest,
 )
 from myapp.auth.models import ActionToken, TokenPurpose
@@ -21,7 +23,8 @@ from myapp.auth.repository import ActionTokenRepository, SessionRepository
 from myapp.mail import EmailDeliveryError, EmailService
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
-from myapp.users.repository import UserRepository
+from myapp.users.repository import DuplicateUserError, UserRepository
+from tests.support.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RESET_BINDING = "$old\nada@example.com"  # the password hash and email it was sent to
@@ -39,8 +42,9 @@ class AccountServiceTestCase(unittest.TestCase):
         self.tokens = mock.create_autospec(ActionTokenRepository, instance=True)
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.email = mock.create_autospec(EmailService, instance=True)
+        self.uow = FakeUnitOfWork()
         self.service = AccountService(
-            self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS
+            self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS, self.uow
         )
         self.user = User(
             id=7, email="ada@example.com", username="ada", password_hash="$old",
@@ -69,30 +73,76 @@ class AccountServiceTestCase(unittest.TestCase):
         return row
 
 
-class TestChangePassword(AccountServiceTestCase):
-    def test_change_password_when_current_correct_sets_hash_and_revokes_others(self):
-        self.passwords.verify.return_value = True
+class TestRegister(AccountServiceTestCase):
+    """Inputs arrive normalised (the schema's job: tests/unit/test_schemas.py)."""
 
-        self.service.change_password(self.user, "old pw", "new password!", keep_session="s1")
+    def setUp(self) -> None:
+        super().setUp()
+        self.users.find_conflicts.return_value = (False, False)
+        self.users.add.side_effect = lambda user: user
+        self.passwords.hash.return_value = "$argon2id$hash"
 
-        self.assertEqual(self.user.password_hash, "$new")
-        self.sessions.revoke_all.assert_called_once_with(7, NOW, keep="s1")
-        self.users.save.assert_called_once_with(self.user)
+    def test_register_when_new_stores_user_with_hash_and_emails_verification(self):
+        user = self.service.register("ada@example.com", "ada", "a long password!")
 
-    def test_change_password_when_current_wrong_raises_and_changes_nothing(self):
-        self.passwords.verify.return_value = False
+        self.users.find_conflicts.assert_called_once_with("ada@example.com", "ada")
+        self.passwords.hash.assert_called_once_with("a long password!")
+        self.users.add.assert_called_once_with(user)
+        self.assertEqual(
+            (user.email, user.username, user.password_hash, user.is_admin, user.is_verified),
+            ("ada@example.com", "ada", "$argon2id$hash", False, False),
+        )
+        (row,), _ = self.tokens.add.call_args
+        self.assertEqual(row.purpose, TokenPurpose.EMAIL_VERIFICATION)
+        self.email.send.assert_called_once()
+        self.assertEqual(self.uow.commits, 1)
 
-        with self.assertRaises(WrongPassword):
-            self.service.change_password(self.user, "bad", "new password!", keep_session="s1")
+    def test_register_when_vouched_for_creates_verified_admin_without_email(self):
+        user = self.service.register(
+            "root@example.com", "root", "a long password!", is_admin=True, is_verified=True
+        )
 
-        self.assertEqual(self.user.password_hash, "$old")
-        self.sessions.revoke_all.assert_not_called()
-        self.users.save.assert_not_called()
+        self.assertEqual((user.is_admin, user.is_verified), (True, True))
+        self.tokens.add.assert_not_called()
+        self.email.send.assert_not_called()
+        self.assertEqual(self.uow.commits, 1)
+
+    def test_register_when_email_taken_raises_conflict_and_adds_nothing(self):
+        self.users.find_conflicts.return_value = (True, False)
+
+        with self.assertRaises(EmailTaken) as caught:
+            self.service.register("ada@example.com", "ada", "a long password!")
+
+        self.assertEqual(caught.exception.detail, "An account with this email already exists.")
+        self.users.add.assert_not_called()
+        self.passwords.hash.assert_not_called()
+        self.email.send.assert_not_called()
+
+    def test_register_when_username_taken_raises_conflict_and_adds_nothing(self):
+        self.users.find_conflicts.return_value = (False, True)
+
+        with self.assertRaises(UsernameTaken) as caught:
+            self.service.register("ada@example.com", "ada", "a long password!")
+
+        self.assertEqual(caught.exception.detail, "This username is taken.")
+        self.users.add.assert_not_called()
+
+    def test_register_when_insert_loses_race_raises_conflict_and_rolls_back(self):
+        self.users.add.side_effect = DuplicateUserError("unique violation")
+
+        with self.assertRaises(RegistrationRace) as caught:
+            self.service.register("ada@example.com", "ada", "a long password!")
+
+        self.assertEqual(
+            caught.exception.detail, "An account with this email or username already exists."
+        )
+        self.email.send.assert_not_called()
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
 
 
 class TestRequestPasswordReset(AccountServiceTestCase):
     def test_request_reset_when_account_active_stores_hashed_token_and_emails_link(self):
-        self.service.request_password_reset(" ADA@example.com ")
+        self.service.request_password_reset("ada@example.com")
 
         (row,), _ = self.tokens.add.call_args
         token = self.sent_token()
@@ -108,6 +158,7 @@ class TestRequestPasswordReset(AccountServiceTestCase):
             (TokenPurpose.PASSWORD_RESET, digest("$old\nada@example.com")),
         )
         self.assertEqual(row.expires_at, NOW + timedelta(minutes=30))
+        self.assertEqual(self.uow.commits, 1)
 
     def test_request_reset_when_account_unknown_sends_nothing(self):
         self.users.get_by_email.return_value = None
@@ -144,6 +195,7 @@ class TestResetPassword(AccountServiceTestCase):
         self.assertEqual((self.user.password_hash, self.user.token_version), ("$new", 1))
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.users.save.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_reset_when_token_unknown_raises(self):
         self.tokens.get_by_hash.return_value = None
@@ -189,8 +241,8 @@ class TestResetPassword(AccountServiceTestCase):
 
 
 class TestEmailVerification(AccountServiceTestCase):
-    def test_send_verification_when_called_emails_link_bound_to_email(self):
-        self.service.send_verification(self.user)
+    def test_resend_verification_when_unverified_emails_link_bound_to_email(self):
+        self.service.resend_verification(self.user)
 
         (row,), _ = self.tokens.add.call_args
         token = self.sent_token()
@@ -198,6 +250,7 @@ class TestEmailVerification(AccountServiceTestCase):
         self.assertEqual(row.binding, digest("ada@example.com"))
         self.assertEqual(row.expires_at, NOW + timedelta(hours=24))
         self.assertEqual(row.token_hash, digest(token))
+        self.assertEqual(self.uow.commits, 1)
 
     def test_verify_email_when_token_valid_marks_user_verified(self):
         self.stored(TokenPurpose.EMAIL_VERIFICATION, "ada@example.com")

@@ -8,7 +8,6 @@ from unittest import mock
 
 from freezegun import freeze_time
 
-from myapp.auth.account import AccountService
 from myapp.auth.models import AuthSession
 from myapp.auth.repository import SessionRepository
 from myapp.auth.service import (
@@ -19,10 +18,11 @@ from myapp.auth.service import (
     RefreshTokenSpent,
 )
 from myapp.auth.tokens import TokenPair, TokenService
-from myapp.errors import Conflict, NotFound
+from myapp.errors import NotFound
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
-from myapp.users.repository import DuplicateUserError, UserRepository
+from myapp.users.repository import UserRepository
+from tests.support.fakes import FakeUnitOfWork
 
 TOKENS = TokenPair(access_token="a", refresh_token="r", expires_in=900)
 LIFETIME = timedelta(days=30)
@@ -36,13 +36,13 @@ class AuthServiceTestCase(unittest.TestCase):
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.tokens = mock.create_autospec(TokenService, instance=True)
         self.tokens.issue.return_value = TOKENS
-        self.account = mock.create_autospec(AccountService, instance=True)
+        self.uow = FakeUnitOfWork()
         self.service = AuthService(
             self.users,
             self.sessions,
             self.passwords,
             self.tokens,
-            self.account,
+            self.uow,
             session_lifetime=LIFETIME,
         )
         self.user = User(
@@ -52,112 +52,68 @@ class AuthServiceTestCase(unittest.TestCase):
         self.enterContext(freeze_time(NOW))
 
 
-class TestRegister(AuthServiceTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        self.users.find_conflicts.return_value = (False, False)
-        self.users.add.side_effect = lambda user: user
-        self.passwords.hash.return_value = "$argon2id$hash"
-
-    def test_register_when_new_stores_normalised_user_with_hash(self):
-        user = self.service.register("  Ada@Example.COM ", " Ada ", "a long password!")
-
-        self.users.find_conflicts.assert_called_once_with("ada@example.com", "ada")
-        self.passwords.hash.assert_called_once_with("a long password!")
-        self.users.add.assert_called_once_with(user)
-        self.account.send_verification.assert_called_once_with(user)
-        self.assertEqual(
-            (user.email, user.username, user.password_hash),
-            ("ada@example.com", "ada", "$argon2id$hash"),
-        )
-
-    def test_register_when_email_taken_raises_conflict_and_adds_nothing(self):
-        self.users.find_conflicts.return_value = (True, False)
-
-        with self.assertRaises(Conflict) as caught:
-            self.service.register("ada@example.com", "ada", "a long password!")
-
-        self.assertIn("email", caught.exception.detail)
-        self.users.add.assert_not_called()
-        self.passwords.hash.assert_not_called()
-        self.account.send_verification.assert_not_called()
-
-    def test_register_when_username_taken_raises_conflict_and_adds_nothing(self):
-        self.users.find_conflicts.return_value = (False, True)
-
-        with self.assertRaises(Conflict) as caught:
-            self.service.register("ada@example.com", "ada", "a long password!")
-
-        self.assertIn("username", caught.exception.detail)
-        self.users.add.assert_not_called()
-
-    def test_register_when_insert_loses_race_raises_conflict(self):
-        self.users.add.side_effect = DuplicateUserError("unique violation")
-
-        with self.assertRaises(Conflict):
-            self.service.register("ada@example.com", "ada", "a long password!")
-
-        self.account.send_verification.assert_not_called()
-
-
 class TestAuthenticate(AuthServiceTestCase):
+    """The credential check inside login (it is not a use case of its own)."""
+
     def setUp(self) -> None:
         super().setUp()
         self.users.find_for_login.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
+        self.sessions.create.side_effect = lambda auth_session: auth_session
 
-    def test_authenticate_when_email_and_password_match_returns_user(self):
-        result = self.service.authenticate("pw", email=" ADA@example.com")
+    def test_login_when_email_and_password_match_checks_that_user(self):
+        result = self.service.login("pw", email="ada@example.com")
 
-        self.assertIs(result, self.user)
+        self.assertIs(result, TOKENS)
         self.users.find_for_login.assert_called_once_with(email="ada@example.com")
         self.passwords.verify.assert_called_once_with("$h", "pw")
 
-    def test_authenticate_when_username_given_looks_up_normalised_username(self):
-        self.service.authenticate("pw", username="Ada")
+    def test_login_when_username_given_looks_up_username(self):
+        self.service.login("pw", username="ada")
 
         self.users.find_for_login.assert_called_once_with(username="ada")
 
-    def test_authenticate_when_user_unknown_verifies_dummy_and_raises(self):
+    def test_login_when_user_unknown_verifies_dummy_and_raises(self):
         self.users.find_for_login.return_value = None
 
         with self.assertRaises(InvalidCredentials) as caught:
-            self.service.authenticate("pw", email="nobody@example.com")
+            self.service.login("pw", email="nobody@example.com")
 
         self.assertEqual(caught.exception.detail, "Invalid credentials")
         self.passwords.verify_dummy.assert_called_once_with("pw")
 
-    def test_authenticate_when_password_wrong_raises_invalid_credentials(self):
+    def test_login_when_password_wrong_raises_invalid_credentials(self):
         self.passwords.verify.return_value = False
 
         with self.assertRaises(InvalidCredentials):
-            self.service.authenticate("wrong", email="ada@example.com")
+            self.service.login("wrong", email="ada@example.com")
 
-    def test_authenticate_when_account_inactive_still_verifies_then_raises(self):
+    def test_login_when_account_inactive_still_verifies_then_raises(self):
         self.user.is_active = False
 
         with self.assertRaises(InvalidCredentials):
-            self.service.authenticate("pw", email="ada@example.com")
+            self.service.login("pw", email="ada@example.com")
 
         # The hash is checked anyway: an inactive account costs what any other does.
         self.passwords.verify.assert_called_once_with("$h", "pw")
 
-    def test_authenticate_when_no_identifier_raises_invalid_credentials(self):
+    def test_login_when_no_identifier_raises_invalid_credentials(self):
         with self.assertRaises(InvalidCredentials):
-            self.service.authenticate("pw")
+            self.service.login("pw")
 
-    def test_authenticate_when_hash_parameters_outdated_rehashes_and_saves(self):
+    def test_login_when_hash_parameters_outdated_rehashes_and_saves_in_the_same_commit(self):
         self.passwords.needs_rehash.return_value = True
         self.passwords.hash.return_value = "$new"
 
-        self.service.authenticate("pw", email="ada@example.com")
+        self.service.login("pw", email="ada@example.com")
 
         self.assertEqual(self.user.password_hash, "$new")
         self.users.save.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
 
-    def test_authenticate_when_hash_current_saves_nothing(self):
-        self.service.authenticate("pw", email="ada@example.com")
+    def test_login_when_hash_current_saves_nothing(self):
+        self.service.login("pw", email="ada@example.com")
 
         self.users.save.assert_not_called()
 
@@ -183,6 +139,7 @@ class TestLogin(AuthServiceTestCase):
         )
         self.assertEqual(len(created.refresh_jti), 36)
         self.tokens.issue.assert_called_once_with(self.user, created, fresh=True)
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (1, 0))
 
     def test_login_when_credentials_rejected_creates_no_session(self):
         self.passwords.verify.return_value = False
@@ -192,6 +149,16 @@ class TestLogin(AuthServiceTestCase):
 
         self.sessions.create.assert_not_called()
         self.tokens.issue.assert_not_called()
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+
+    def test_login_when_tokens_cannot_be_issued_rolls_the_session_back(self):
+        self.tokens.issue.side_effect = RuntimeError("signing failed")
+
+        with self.assertRaises(RuntimeError):
+            self.service.login("pw", email="ada@example.com")
+
+        self.sessions.create.assert_called_once()
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
 
 
 class TestRefresh(AuthServiceTestCase):
@@ -210,6 +177,7 @@ class TestRefresh(AuthServiceTestCase):
         self.assertNotEqual(new, "jti-1")
         self.tokens.issue.assert_called_once_with(self.user, self.auth_session, fresh=False)
         self.sessions.revoke.assert_not_called()
+        self.assertEqual(self.uow.commits, 1)
 
     def test_refresh_when_token_already_spent_revokes_family_and_raises(self):
         with self.assertRaises(RefreshTokenReused):
@@ -218,6 +186,8 @@ class TestRefresh(AuthServiceTestCase):
         self.sessions.revoke.assert_called_once_with("s1", NOW)
         self.sessions.rotate.assert_not_called()
         self.tokens.issue.assert_not_called()
+        # The revocation is the outcome: committed, although the caller gets a 401.
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (1, 0))
 
     def test_refresh_when_concurrent_refresh_won_raises_without_revoking(self):
         self.sessions.rotate.return_value = False
@@ -234,6 +204,7 @@ class TestLogoutAndSessions(AuthServiceTestCase):
         self.service.logout(self.user, "s1")
 
         self.sessions.revoke.assert_called_once_with("s1", NOW)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_logout_everywhere_when_called_bumps_version_and_revokes_all(self):
         self.service.logout_everywhere(self.user)
@@ -241,6 +212,14 @@ class TestLogoutAndSessions(AuthServiceTestCase):
         self.assertEqual(self.user.token_version, 1)
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.users.save.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
+
+    def test_logout_everywhere_when_version_already_bumped_increments_it(self):
+        self.user.token_version = 4
+
+        self.service.logout_everywhere(self.user)
+
+        self.assertEqual(self.user.token_version, 5)
 
     def test_list_sessions_when_called_returns_active_sessions(self):
         self.sessions.list_active.return_value = ["s"]
@@ -255,6 +234,7 @@ class TestLogoutAndSessions(AuthServiceTestCase):
 
         self.sessions.get_active_for_user.assert_called_once_with("s2", 7, NOW)
         self.sessions.revoke.assert_called_once_with("s2", NOW)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_revoke_session_when_not_owned_raises_not_found_and_revokes_nothing(self):
         self.sessions.get_active_for_user.return_value = None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from myapp.database import UTCDateTime
+from myapp.database.columns import UTCDateTime
 
 PLUS_TWO = timezone(timedelta(hours=2))
 

@@ -8,13 +8,13 @@ from unittest import mock
 
 from freezegun import freeze_time
 
-from myapp.auth.account import AccountService, WrongPassword
-from myapp.auth.repository import SessionRepository
 from myapp.errors import Conflict, NotFound
 from myapp.passwords import PasswordHasher
+from myapp.users.events import AccountEvents
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository, UserSearch
-from myapp.users.service import SelfLockout, UserPage, UserService
+from myapp.users.service import SelfLockout, UserPage, UserService, WrongPassword
+from tests.support.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -22,10 +22,11 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 class UserServiceTestCase(unittest.TestCase):
     def setUp(self) -> None:
         self.users = mock.create_autospec(UserRepository, instance=True)
-        self.sessions = mock.create_autospec(SessionRepository, instance=True)
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
-        self.account = mock.create_autospec(AccountService, instance=True)
-        self.service = UserService(self.users, self.sessions, self.passwords, self.account)
+        # What other domains (auth) do about a change is theirs; here: that it is announced.
+        self.events = mock.create_autospec(AccountEvents, instance=True)
+        self.uow = FakeUnitOfWork()
+        self.service = UserService(self.users, self.passwords, self.events, self.uow)
         self.admin = User(id=1, email="root@example.com", username="root", is_admin=True,
                           is_active=True, token_version=0, password_hash="$a")
         self.user = User(id=7, email="ada@example.com", username="ada", is_admin=False,
@@ -57,26 +58,31 @@ class TestGetAndSearch(UserServiceTestCase):
 
 
 class TestUpdateProfile(UserServiceTestCase):
-    def test_update_when_username_changes_saves_normalised_without_email_side_effects(self):
-        result = self.service.update_profile(self.user, {"username": " Lovelace "})
+    """Changes arrive normalised (the schema's job: tests/unit/test_schemas.py)."""
+
+    def test_update_when_username_changes_saves_it_without_email_side_effects(self):
+        result = self.service.update_profile(self.user, {"username": "lovelace"})
 
         self.users.find_conflicts.assert_called_once_with(None, "lovelace", exclude_id=7)
         self.assertEqual(result.username, "lovelace")
         self.assertTrue(result.is_verified)
-        self.account.send_verification.assert_not_called()
+        self.users.save.assert_called_once_with(self.user)
+        self.events.email_changed.assert_not_called()
+        self.assertEqual(self.uow.commits, 1)
 
-    def test_update_when_email_changes_resets_verification_and_sends_email(self):
-        self.service.update_profile(self.user, {"email": "New@Example.com"})
+    def test_update_when_email_changes_resets_verification_and_announces_it(self):
+        self.service.update_profile(self.user, {"email": "new@example.com"})
 
         self.assertEqual(self.user.email, "new@example.com")
         self.assertFalse(self.user.is_verified)
-        self.account.send_verification.assert_called_once_with(self.user)
+        self.events.email_changed.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_update_when_email_unchanged_keeps_verification(self):
-        self.service.update_profile(self.user, {"email": "ADA@example.com"})
+        self.service.update_profile(self.user, {"email": "ada@example.com"})
 
         self.assertTrue(self.user.is_verified)
-        self.account.send_verification.assert_not_called()
+        self.events.email_changed.assert_not_called()
 
     def test_update_when_value_taken_raises_conflict_and_saves_nothing(self):
         for conflicts in ((True, False), (False, True)):
@@ -87,14 +93,45 @@ class TestUpdateProfile(UserServiceTestCase):
                     self.service.update_profile(self.user, {"email": "x@example.com"})
 
                 self.users.save.assert_not_called()
+                self.assertEqual(self.uow.commits, 0)
 
-    def test_update_when_save_loses_race_raises_conflict(self):
+    def test_update_when_save_loses_race_raises_conflict_and_rolls_back(self):
         self.users.save.side_effect = DuplicateUserError("unique")
 
-        with self.assertRaises(Conflict):
-            self.service.update_profile(self.user, {"username": "taken"})
+        with self.assertRaises(Conflict) as caught:
+            self.service.update_profile(self.user, {"email": "taken@example.com"})
 
-        self.account.send_verification.assert_not_called()
+        self.assertEqual(
+            caught.exception.detail, "An account with this email or username already exists."
+        )
+        self.events.email_changed.assert_not_called()
+        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+
+
+class TestChangePassword(UserServiceTestCase):
+    def test_change_password_when_current_correct_sets_hash_and_announces_it(self):
+        self.passwords.verify.return_value = True
+        self.passwords.hash.return_value = "$new"
+
+        self.service.change_password(self.user, "old pw", "new password!", keep_session="s1")
+
+        self.assertEqual(self.user.password_hash, "$new")
+        self.passwords.verify.assert_called_once_with("$h", "old pw")
+        self.events.password_changed.assert_called_once_with(self.user, keep_session="s1")
+        self.users.save.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
+
+    def test_change_password_when_current_wrong_raises_and_changes_nothing(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(WrongPassword) as caught:
+            self.service.change_password(self.user, "bad", "new password!", keep_session="s1")
+
+        self.assertEqual(caught.exception.detail, "The current password is incorrect.")
+        self.assertEqual(self.user.password_hash, "$h")
+        self.events.password_changed.assert_not_called()
+        self.users.save.assert_not_called()
+        self.assertEqual(self.uow.commits, 0)
 
 
 class TestDeleteAccount(UserServiceTestCase):
@@ -104,6 +141,7 @@ class TestDeleteAccount(UserServiceTestCase):
         self.service.delete_account(self.user, "pw")
 
         self.users.delete.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_delete_account_when_password_wrong_raises_and_keeps_user(self):
         self.passwords.verify.return_value = False
@@ -120,7 +158,8 @@ class TestAdminUpdate(UserServiceTestCase):
 
         self.assertFalse(result.is_active)
         self.assertEqual(result.token_version, 1)
-        self.sessions.revoke_all.assert_called_once_with(7, NOW)
+        self.events.access_lost.assert_called_once_with(self.user)
+        self.assertEqual(self.uow.commits, 1)
 
     def test_admin_update_when_demoting_admin_revokes_everything(self):
         other_admin = User(id=9, email="o@example.com", username="o", is_admin=True,
@@ -130,14 +169,14 @@ class TestAdminUpdate(UserServiceTestCase):
         self.service.admin_update(self.admin, 9, {"is_admin": False})
 
         self.assertEqual((other_admin.is_admin, other_admin.token_version), (False, 5))
-        self.sessions.revoke_all.assert_called_once_with(9, NOW)
+        self.events.access_lost.assert_called_once_with(other_admin)
 
     def test_admin_update_when_promoting_or_reactivating_revokes_nothing(self):
         self.service.admin_update(self.admin, 7, {"is_admin": True, "is_active": True})
 
         self.assertTrue(self.user.is_admin)
         self.assertEqual(self.user.token_version, 0)
-        self.sessions.revoke_all.assert_not_called()
+        self.events.access_lost.assert_not_called()
 
     def test_admin_update_when_targeting_self_to_lock_out_raises_and_changes_nothing(self):
         for changes in ({"is_active": False}, {"is_admin": False}):
@@ -147,6 +186,7 @@ class TestAdminUpdate(UserServiceTestCase):
 
                 self.assertTrue(self.admin.is_admin and self.admin.is_active)
                 self.users.save.assert_not_called()
+                self.assertEqual(self.uow.commits, 0)
 
     def test_admin_update_when_renaming_self_is_allowed(self):
         self.service.admin_update(self.admin, 1, {"username": "boss"})
