@@ -6,6 +6,7 @@ import argon2
 import pytest
 from sqlalchemy import func, select
 
+from myapp.auth.account import AccountService
 from myapp.extensions import db, passwords
 from myapp.users.models import User
 from tests.factories import UserFactory
@@ -45,6 +46,23 @@ class TestCreateAdmin:
         assert PASSWORD not in result.output  # hidden input is not echoed
         assert (admin.is_admin, admin.is_verified, admin.username) == (True, True, "root")
         assert passwords.verify(admin.password_hash, PASSWORD)
+
+    def test_create_admin_when_valid_goes_through_registration_and_sends_no_email(
+        self, cli, outbox, mocker
+    ):
+        register = mocker.spy(AccountService, "register")
+
+        result = cli(
+            "create-admin", "--email", "Root@Example.com", "--username", "Root",
+            "--password-stdin", input=f"{PASSWORD}\n",
+        )
+
+        assert result.exit_code == 0, result.output
+        register.assert_called_once_with(
+            mocker.ANY, email="root@example.com", username="root", password=PASSWORD,
+            is_admin=True, is_verified=True,
+        )
+        assert outbox == []  # the operator vouches for the address
 
     def test_create_admin_when_password_from_stdin_creates_admin(self, cli):
         result = cli(

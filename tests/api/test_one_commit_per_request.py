@@ -1,0 +1,238 @@
+"""Each use case is one transaction: a request that changes something commits
+exactly once; a read, or a request refused, commits nothing (its work rolls back).
+
+Commits are counted on the session class itself, so a commit from anywhere (a
+repository, a route, a listener) would show here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from myapp.extensions import db
+from tests.conftest import token_from
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+NEW_PASSWORD = "another long password"
+
+
+@pytest.fixture
+def commits(app, mocker):
+    """Every ``commit()`` on the app's sessions (a spy: they still commit). A
+    repository's savepoint is not a commit of the session, so it is not counted."""
+    return mocker.spy(type(db.session()), "commit")
+
+
+@pytest.fixture
+def login(auth, user) -> dict:
+    return auth.login(email=user.email).get_json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# Each case arranges what its request needs, then names the request:
+# arrange(client, ctx) -> (method, url, keyword arguments of client.open).
+def register(client, ctx):
+    return "POST", "/api/v1/auth/register", {
+        "json": {"email": "new@example.com", "username": "new", "password": NEW_PASSWORD}
+    }
+
+
+def login_request(client, ctx):
+    return "POST", "/api/v1/auth/login", {
+        "json": {"email": ctx["user"].email, "password": DEFAULT_PASSWORD}
+    }
+
+
+def refresh(client, ctx):
+    return "POST", "/api/v1/auth/refresh", {"headers": bearer(ctx["login"]["refresh_token"])}
+
+
+def logout(client, ctx):
+    return "POST", "/api/v1/auth/logout", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def logout_all(client, ctx):
+    return "POST", "/api/v1/auth/logout-all", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def revoke_session(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    (session,) = client.get("/api/v1/auth/sessions", headers=headers).get_json()
+    return "DELETE", f"/api/v1/auth/sessions/{session['id']}", {"headers": headers}
+
+
+def request_reset(client, ctx):
+    return "POST", "/api/v1/auth/password-reset", {"json": {"email": ctx["user"].email}}
+
+
+def confirm_reset(client, ctx):
+    client.post("/api/v1/auth/password-reset", json={"email": ctx["user"].email})
+    token = token_from(ctx["outbox"][-1])
+    return "POST", "/api/v1/auth/password-reset/confirm", {
+        "json": {"token": token, "new_password": NEW_PASSWORD}
+    }
+
+
+def verify_email(client, ctx):
+    client.post("/api/v1/auth/verify-email/resend", headers=bearer(ctx["login"]["access_token"]))
+    token = token_from(ctx["outbox"][-1])
+    return "POST", "/api/v1/auth/verify-email", {"json": {"token": token}}
+
+
+def resend_verification(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    return "POST", "/api/v1/auth/verify-email/resend", {"headers": headers}
+
+
+def update_me(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    return "PATCH", "/api/v1/users/me", {"headers": headers, "json": {"email": "n@example.com"}}
+
+
+def change_password(client, ctx):
+    return "PUT", "/api/v1/users/me/password", {
+        "headers": bearer(ctx["login"]["access_token"]),
+        "json": {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+    }
+
+
+def delete_me(client, ctx):
+    return "DELETE", "/api/v1/users/me", {
+        "headers": bearer(ctx["login"]["access_token"]),
+        "json": {"password": DEFAULT_PASSWORD},
+    }
+
+
+def admin_update(client, ctx):
+    other = UserFactory()
+    return "PATCH", f"/api/v1/users/{other.id}", {
+        "headers": ctx["admin_headers"],
+        "json": {"is_active": False},
+    }
+
+
+def admin_delete(client, ctx):
+    other = UserFactory()
+    return "DELETE", f"/api/v1/users/{other.id}", {"headers": ctx["admin_headers"]}
+
+
+def cases(*pairs):
+    return [pytest.param(arrange, status, id=arrange.__name__) for arrange, status in pairs]
+
+
+WRITES = cases(
+    (register, 201),
+    (login_request, 200),
+    (refresh, 200),
+    (logout, 204),
+    (logout_all, 204),
+    (revoke_session, 204),
+    (request_reset, 202),
+    (confirm_reset, 204),
+    (verify_email, 200),
+    (resend_verification, 202),
+    (update_me, 200),
+    (change_password, 204),
+    (delete_me, 204),
+    (admin_update, 200),
+    (admin_delete, 204),
+)
+
+
+def me(client, ctx):
+    return "GET", "/api/v1/users/me", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def sessions(client, ctx):
+    return "GET", "/api/v1/auth/sessions", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def admin_list(client, ctx):
+    return "GET", "/api/v1/users", {"headers": ctx["admin_headers"]}
+
+
+def admin_get(client, ctx):
+    return "GET", f"/api/v1/users/{ctx['user'].id}", {"headers": ctx["admin_headers"]}
+
+
+def wrong_password(client, ctx):
+    return "POST", "/api/v1/auth/login", {
+        "json": {"email": ctx["user"].email, "password": "not the password"}
+    }
+
+
+def taken_email(client, ctx):
+    return "POST", "/api/v1/auth/register", {
+        "json": {"email": ctx["user"].email, "username": "other", "password": NEW_PASSWORD}
+    }
+
+
+def wrong_current_password(client, ctx):
+    return "PUT", "/api/v1/users/me/password", {
+        "headers": bearer(ctx["login"]["access_token"]),
+        "json": {"current_password": "not the password", "new_password": NEW_PASSWORD},
+    }
+
+
+def admin_self_lockout(client, ctx):
+    admin_id = client.get("/api/v1/users/me", headers=ctx["admin_headers"]).get_json()["id"]
+    return "PATCH", f"/api/v1/users/{admin_id}", {
+        "headers": ctx["admin_headers"],
+        "json": {"is_admin": False},
+    }
+
+
+NO_COMMIT = cases(
+    (me, 200),
+    (sessions, 200),
+    (admin_list, 200),
+    (admin_get, 200),
+    (wrong_password, 401),
+    (taken_email, 409),
+    (wrong_current_password, 403),
+    (admin_self_lockout, 409),
+)
+
+
+@pytest.fixture
+def ctx(user, login, admin_headers, outbox) -> dict:
+    return {"user": user, "login": login, "admin_headers": admin_headers, "outbox": outbox}
+
+
+def send(client, ctx, commits, arrange):
+    method, url, kwargs = arrange(client, ctx)
+    commits.reset_mock()  # count the request under test only
+    return client.open(url, method=method, **kwargs)
+
+
+class TestCommitsPerRequest:
+    @pytest.mark.parametrize(("arrange", "status"), WRITES)
+    def test_use_case_when_it_succeeds_commits_exactly_once(
+        self, client, ctx, commits, arrange, status
+    ):
+        response = send(client, ctx, commits, arrange)
+
+        assert response.status_code == status, response.get_json()
+        assert commits.call_count == 1
+
+    @pytest.mark.parametrize(("arrange", "status"), NO_COMMIT)
+    def test_request_when_it_reads_or_is_refused_commits_nothing(
+        self, client, ctx, commits, arrange, status
+    ):
+        response = send(client, ctx, commits, arrange)
+
+        assert response.status_code == status, response.get_json()
+        assert commits.call_count == 0
+
+    def test_refresh_when_token_reused_commits_the_revocation_once(self, client, ctx, commits):
+        spent = ctx["login"]["refresh_token"]
+        client.post("/api/v1/auth/refresh", headers=bearer(spent))
+        commits.reset_mock()
+
+        response = client.post("/api/v1/auth/refresh", headers=bearer(spent))
+
+        assert response.status_code == 401
+        assert response.get_json()["detail"].startswith("Refresh token reuse detected")
+        assert commits.call_count == 1  # the family's revocation lands although the answer is 401
