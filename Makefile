@@ -18,7 +18,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak bench tox lint cov clean openapi chromium
+.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -30,7 +30,8 @@ help:
 	@echo "make bench          benchmarks (installs wrk) -> docs/performance.md"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
 	@echo "make openapi        rewrite docs/openapi.json from the code"
-	@echo "make lint | cov | clean | install"
+	@echo "make lint           ruff check, ruff format --check, mypy (make format fixes style)"
+	@echo "make cov | clean | install"
 
 install: $(STAMP)
 
@@ -88,8 +89,17 @@ test-unittest: install
 tox: install
 	$(BIN)/tox -e py312-sqlite,py312-postgres
 
+LINT_PATHS := myapp tests migrations bench
+# ruff (lint rules and formatting) over everything; mypy over the package (setup.cfg).
 lint: install
-	$(BIN)/flake8 myapp tests migrations bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
+
+# Rewrite what ruff can fix: formatting, import order, simple rule fixes.
+format: install
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 cov: install
 	$(BIN)/pytest --cov --cov-report=html --cov-report=term $(PYTEST_ARGS)

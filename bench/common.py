@@ -59,10 +59,14 @@ class Server:
     def __init__(self, command: list[str], env: dict[str, str], log: str | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "w") if log else subprocess.DEVNULL
+        # Open for the server's whole life, closed in stop(): no with-block fits.
+        self._log = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [part.format(port=self.port) for part in command],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self._log,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
         )
 
     def wait_until_up(self, timeout: float = 30, path: str = "/health") -> Server:
@@ -95,20 +99,43 @@ class Gunicorn(Server):
 
     def __init__(self, env: dict[str, str], workers: int = 1, log: str | None = None) -> None:
         super().__init__(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-             "--bind", "127.0.0.1:{port}", "myapp:create_app()"],
-            env, log,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(workers),
+                "--bind",
+                "127.0.0.1:{port}",
+                "myapp:create_app()",
+            ],
+            env,
+            log,
         )
 
 
 class Uvicorn(Server):
     """An ASGI app under uvicorn (the FastAPI comparison)."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int = 1,
-                 log: str | None = None) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], workers: int = 1, log: str | None = None
+    ) -> None:
         super().__init__(
-            [sys.executable, "-m", "uvicorn", app, "--workers", str(workers),
-             "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
-             "--no-access-log"],
-            env, log,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--workers",
+                str(workers),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env,
+            log,
         )

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests package: its isolation is what is measured
 
+from sqlalchemy.engine import make_url  # noqa: E402
+
 from myapp import create_app  # noqa: E402
 from myapp.extensions import db  # noqa: E402
 from tests.support.database import (  # noqa: E402
@@ -23,7 +25,6 @@ from tests.support.database import (  # noqa: E402
     TestDatabase,
     isolated_database,
 )
-from sqlalchemy.engine import make_url  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_isolation"
 

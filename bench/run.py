@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one report. Prints it and writes docs/performance.md.
 
-    python bench/run.py [--users 100000] [--duration 10] [--runs 3] [--tests 300]
+python bench/run.py [--users 100000] [--duration 10] [--runs 3] [--tests 300]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
 from bench import isolation, serve  # noqa: E402
+
 REPORT = ROOT / "docs" / "performance.md"
 PG_TESTS = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_suite"
 
@@ -29,8 +30,7 @@ def suite_seconds(database_url: str, workers: int | None) -> float:
         command += ["-n", str(workers)]
     env = {**os.environ, "TEST_DATABASE_URL": database_url}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as the Makefile does
-    subprocess.run([*command, "--collect-only"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run([*command, "--collect-only"], cwd=ROOT, env=env, check=True, capture_output=True)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     return time.perf_counter() - started

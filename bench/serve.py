@@ -72,7 +72,12 @@ def app_env(database: Database) -> dict[str, str]:
 def flask(env, *args, stdin: str | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "myapp:create_app()", *args],
-        cwd=ROOT, env=env, check=True, input=stdin, text=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        input=stdin,
+        text=True,
+        capture_output=True,
     )
 
 
@@ -80,16 +85,31 @@ def prepare(database: Database, users: int) -> dict[str, str]:
     env = app_env(database)
     flask(env, "db", "upgrade")
     flask(env, "seed-users", "--count", str(users), "--fast-hash", "--seed", "7")
-    flask(env, "create-admin", "--email", "admin@bench.example", "--username", "benchadmin",
-          "--password-stdin", stdin=PASSWORD + "\n")
+    flask(
+        env,
+        "create-admin",
+        "--email",
+        "admin@bench.example",
+        "--username",
+        "benchadmin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     return env
 
 
-def wrk(url: str, duration: int, token: str | None = None, script: Path | None = None,
-        timeout: int = 2):
+def wrk(
+    url: str, duration: int, token: str | None = None, script: Path | None = None, timeout: int = 2
+):
     """(requests/s, p50 ms, p99 ms) of one wrk run."""
-    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", f"--timeout={timeout}s",
-               "--latency"]
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{CONNECTIONS}",
+        f"-d{duration}s",
+        f"--timeout={timeout}s",
+        "--latency",
+    ]
     if token:
         command += ["-H", f"Authorization: Bearer {token}"]
     if script:
@@ -117,6 +137,7 @@ def measure_rounds(targets: dict[str, tuple[str, dict]], runs: int, duration: in
     measured once per round, round after round: the machine's speed drifts (a
     shared VM), and a ratio taken within one round compares like with like.
     """
+
     def run(url, seconds, settle=0, **options):
         result = wrk(url, seconds, **options)
         time.sleep(settle)  # let requests wrk gave up on finish before the next run
@@ -138,7 +159,7 @@ def median_run(runs: list[tuple]) -> tuple:
 
 def median_ratio(numerator: list[tuple], denominator: list[tuple]) -> float:
     """The median over rounds of one target's requests/s over another's."""
-    return statistics.median(a[0] / b[0] for a, b in zip(numerator, denominator))
+    return statistics.median(a[0] / b[0] for a, b in zip(numerator, denominator, strict=True))
 
 
 def single_hash_seconds() -> float:
@@ -169,10 +190,15 @@ def bench_database(kind: str, args, workdir: Path) -> dict[str, list[tuple]]:
             base = server.base
             user = {"email": "user@bench.example", "username": "benchuser", "password": PASSWORD}
             assert call(base, "POST", "/api/v1/auth/register", user)[0] == 201
-            token = call(base, "POST", "/api/v1/auth/login",
-                         {"email": user["email"], "password": PASSWORD})[1]["access_token"]
-            admin = call(base, "POST", "/api/v1/auth/login",
-                         {"email": "admin@bench.example", "password": PASSWORD})[1]["access_token"]
+            token = call(
+                base, "POST", "/api/v1/auth/login", {"email": user["email"], "password": PASSWORD}
+            )[1]["access_token"]
+            admin = call(
+                base,
+                "POST",
+                "/api/v1/auth/login",
+                {"email": "admin@bench.example", "password": PASSWORD},
+            )[1]["access_token"]
             login_script = workdir / "login.lua"
             login_script.write_text(
                 'wrk.method = "POST"\n'
@@ -189,8 +215,10 @@ def bench_database(kind: str, args, workdir: Path) -> dict[str, list[tuple]]:
                     "FastAPI /me": (f"{comparison.base}/api/v1/users/me", {"token": token}),
                     # Hash-bound: 16 connections queue for seconds, past wrk's 2 s
                     # default; what is still queued when wrk stops drains in the pause.
-                    "login": (f"{base}/api/v1/auth/login",
-                              {"script": login_script, "timeout": 30, "settle": 5}),
+                    "login": (
+                        f"{base}/api/v1/auth/login",
+                        {"script": login_script, "timeout": 30, "settle": 5},
+                    ),
                 }
                 for sort in SORTS:
                     for page in (1, 4000):
@@ -239,30 +267,50 @@ def report(results: dict, hash_seconds: float, args) -> str:
         for name, runs in rows.items():
             rps, p50, p99 = median_run(runs)
             lines.append(f"| {kind} | {name} | {rps:.0f} | {p50:.1f} | {p99:.1f} |")
-    lines += ["", "## Ratios against the targets", "",
-              "| database | ratio | value | target | met |", "|---|---|---:|---:|---|"]
+    lines += [
+        "",
+        "## Ratios against the targets",
+        "",
+        "| database | ratio | value | target | met |",
+        "|---|---|---:|---:|---|",
+    ]
     for kind, rows in results.items():
         me, page1 = rows["/me"], rows["users page 1 sort=created_at"]
         login = statistics.median(run[0] for run in rows["login"])
         targets = [
-            ("/me : /health", median_ratio(me, rows["/health"]),
-             0.40 if kind == "postgresql" else 0.60),
-            ("page 4000 : page 1", median_ratio(rows["users page 4000 sort=created_at"], page1),
-             0.5),
+            (
+                "/me : /health",
+                median_ratio(me, rows["/health"]),
+                0.40 if kind == "postgresql" else 0.60,
+            ),
+            (
+                "page 4000 : page 1",
+                median_ratio(rows["users page 4000 sort=created_at"], page1),
+                0.5,
+            ),
             ("page 1 : /me", median_ratio(page1, me), 0.5),
-            ("myapp /me : FastAPI /me", median_ratio(me, rows["FastAPI /me"]),
-             1.5 if kind == "postgresql" else None),
+            (
+                "myapp /me : FastAPI /me",
+                median_ratio(me, rows["FastAPI /me"]),
+                1.5 if kind == "postgresql" else None,
+            ),
             ("login : cores / single-hash time", login / (cores / hash_seconds), 0.9),
         ]
         for name, value, target in targets:
             if target is None:  # measured for comparison, no target set
                 lines.append(f"| {kind} | {name} | {value:.2f} | none | - |")
             else:
-                lines.append(f"| {kind} | {name} | {value:.2f} | {target:.2f} | "
-                             f"{'yes' if value >= target else 'no'} |")
-    lines += ["", f"Single argon2 verification at the production parameters: "
-                  f"{hash_seconds * 1000:.1f} ms (so {cores / hash_seconds:.1f} logins/s is the "
-                  f"{cores}-core ceiling).", ""]
+                lines.append(
+                    f"| {kind} | {name} | {value:.2f} | {target:.2f} | "
+                    f"{'yes' if value >= target else 'no'} |"
+                )
+    lines += [
+        "",
+        f"Single argon2 verification at the production parameters: "
+        f"{hash_seconds * 1000:.1f} ms (so {cores / hash_seconds:.1f} logins/s is the "
+        f"{cores}-core ceiling).",
+        "",
+    ]
     return "\n".join(lines)
 
 

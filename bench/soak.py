@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
 from bench.common import Gunicorn, call, postgres_database  # noqa: E402
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_soak"
 
 
@@ -85,6 +86,7 @@ def check_database(url, stats: Stats) -> list[str]:
     engine = create_engine(url)
     problems = []
     with engine.connect() as connection:
+
         def scalar(sql):
             return connection.execute(text(sql)).scalar_one()
 
@@ -114,9 +116,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60, help="seconds of load")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("SOAK_DATABASE_URL", DEFAULT_URL)
-    )
+    parser.add_argument("--database-url", default=os.environ.get("SOAK_DATABASE_URL", DEFAULT_URL))
     args = parser.parse_args()
 
     url = make_url(args.database_url)
@@ -131,15 +131,20 @@ def main() -> int:
     }
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "myapp:create_app('testing')", "db", "upgrade"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     server = Gunicorn(env, workers=args.workers).wait_until_up()
     base = server.base
     stats = Stats()
     try:
         deadline = time.monotonic() + args.duration
-        threads = [threading.Thread(target=client_loop, args=(base, stats, deadline))
-                   for _ in range(args.clients)]
+        threads = [
+            threading.Thread(target=client_loop, args=(base, stats, deadline))
+            for _ in range(args.clients)
+        ]
         started = time.monotonic()
         for thread in threads:
             thread.start()

@@ -19,7 +19,7 @@ from myapp.errors import Forbidden, Unauthorized
 F = TypeVar("F", bound=Callable[..., Any])
 
 # OpenAPI security requirement for endpoints that take a bearer access token.
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # The claim naming the session (refresh-token family) a token belongs to.
 SESSION_CLAIM = "sid"
 

@@ -94,15 +94,13 @@ def create_admin(email: str, username: str, password_stdin: bool, promote: bool)
 @click.option("--seed", type=int, default=None, help="Random seed, for repeatable data.")
 def seed_users(count: int, fast_hash: bool, password: str | None, seed: int | None) -> None:
     """Insert COUNT realistic fake users in bulk (not admins)."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - fake data, repeatable by seed; not security
     fake = Faker()
     fake.seed_instance(seed)
     password = password or secrets.token_urlsafe(12)
     # Cheap parameters only on request: a real database must never get weak hashes
     # by accident. (Such hashes are upgraded at the user's next login.)
-    hasher = (
-        argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1) if fast_hash else None
-    )
+    hasher = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1) if fast_hash else None
     run = secrets.token_hex(3)  # keeps emails and usernames unique across runs
     now = utcnow()
     users = UserService.from_app()
@@ -139,13 +137,14 @@ def seed_users(count: int, fast_hash: bool, password: str | None, seed: int | No
 def _load(schema: RegisterSchema, **values: str) -> dict[str, Any]:
     """``values`` validated and normalised by ``schema``; a usage error otherwise."""
     try:
-        return schema.load(values)
+        loaded: dict[str, Any] = schema.load(values)
     except ValidationError as error:
         messages = "; ".join(
             f"{field}: {' '.join(problems)}"
             for field, problems in error.normalized_messages().items()
         )
         raise click.UsageError(messages) from None
+    return loaded
 
 
 def register(app: Flask) -> None:

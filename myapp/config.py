@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 # A known-bad marker, not a secret: production refuses to run with it.
-INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"
+INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105
 MIN_JWT_SECRET_BYTES = 32
 
 
@@ -30,7 +31,7 @@ def normalise_database_url(url: str) -> str:
     """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -44,7 +45,7 @@ class Config:
         self.SECRET_KEY = env.get("SECRET_KEY", INSECURE_DEFAULT_SECRET)
         self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY", self.SECRET_KEY)
         # A relative SQLite path is resolved inside the instance folder by Flask-SQLAlchemy.
-        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        self.SQLALCHEMY_DATABASE_URI: str | None = normalise_database_url(
             env.get("DATABASE_URL", "sqlite:///myapp.db")
         )
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
@@ -113,7 +114,7 @@ class Config:
     RATELIMIT_LOGIN = "10 per minute"  # per client IP
     RATELIMIT_LOGIN_FAILURES = "10 per hour"  # failed logins per account
     RATELIMIT_REGISTER = "10 per hour"  # per client IP
-    RATELIMIT_PASSWORD_RESET = "5 per hour"  # per client IP
+    RATELIMIT_PASSWORD_RESET = "5 per hour"  # noqa: S105 - a rate, not a password  # per client IP
     RATELIMIT_REFRESH = "60 per minute"  # per client IP
     # Number of reverse proxies in front of the app whose X-Forwarded-For is
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
@@ -133,7 +134,7 @@ class Config:
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "api/openapi.json"
 
-    def validate(self, config: Mapping[str, object]) -> None:
+    def validate(self, config: Mapping[str, Any]) -> None:
         """Check the final configuration (after environment overrides)."""
 
 
@@ -149,7 +150,8 @@ class TestingConfig(Config):
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
         env = os.environ if environ is None else environ
-        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+        # Fixed keys for tests only; production refuses to start without its own.
+        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa: S105
         self.JWT_SECRET_KEY = "testing-jwt-secret-" + "0123456789abcdef" * 4
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             env.get("TEST_DATABASE_URL", "sqlite://")
@@ -179,7 +181,7 @@ class ProductionConfig(Config):
             # until the second instance behind the load balancer disagrees with the first.
             self.SQLALCHEMY_DATABASE_URI = None
 
-    def validate(self, config: Mapping[str, object]) -> None:
+    def validate(self, config: Mapping[str, Any]) -> None:
         problems = []
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             problems.append("DATABASE_URL is not set")
@@ -192,9 +194,10 @@ class ProductionConfig(Config):
         elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
             # HS256 with a short key is brute-forceable offline from any issued token.
             problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
-        if int(config.get("ARGON2_MEMORY_COST", 0)) < 19 * 1024 or int(
-            config.get("ARGON2_TIME_COST", 0)
-        ) < 2:
+        if (
+            int(config.get("ARGON2_MEMORY_COST", 0)) < 19 * 1024
+            or int(config.get("ARGON2_TIME_COST", 0)) < 2
+        ):
             problems.append("argon2 parameters are below the OWASP floor (m=19 MiB, t=2)")
         if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")

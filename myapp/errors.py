@@ -7,11 +7,12 @@ validation errors and unexpected exceptions into one JSON shape.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, json
+from flask import Flask, Response, current_app, g, has_request_context, json
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -65,29 +66,34 @@ def problem(
     *,
     headers: Mapping[str, str] | None = None,
     **members: Any,
-):
+) -> Response:
     """Build a problem+json response. Extra ``members`` become extension members."""
     phrase = HTTPStatus(status).phrase
-    body = {"type": "about:blank", "title": phrase, "status": status, "detail": detail or phrase}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": phrase,
+        "status": status,
+        "detail": detail or phrase,
+    }
     if request_id := g.get("request_id") if has_request_context() else None:
         # Quote it to support and they find the matching log lines.
         body["request_id"] = request_id
     body.update(members)
-    response = current_app.response_class(
+    response: Response = current_app.response_class(
         json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
     )
     response.headers.update(headers or {})
     return response
 
 
-def handle_app_error(error: AppError):
+def handle_app_error(error: AppError) -> Response:
     return problem(error.status, error.detail, headers=error.headers)
 
 
-def handle_http_exception(error: HTTPException):
+def handle_http_exception(error: HTTPException) -> Response:
     """Werkzeug/Flask errors (404, 405, 413, ...) and webargs/smorest aborts."""
     data = getattr(error, "data", None) or {}
-    members = {}
+    members: dict[str, Any] = {}
     if "messages" in data:
         # webargs: {"json": {"field": ["message"]}} -> errors by location and field.
         members["errors"] = data["messages"]
@@ -104,7 +110,7 @@ def handle_http_exception(error: HTTPException):
     return problem(error.code or 500, detail, headers=headers, **members)
 
 
-def handle_database_unavailable(error: Exception):
+def handle_database_unavailable(error: Exception) -> Response:
     """The database refused or dropped the connection: a 503 the client may retry.
 
     SQLAlchemy discards the pool's connections when one is found dead, and idle
@@ -114,14 +120,12 @@ def handle_database_unavailable(error: Exception):
     from myapp.extensions import db  # late: extensions imports this module
 
     current_app.logger.error("Database unavailable: %s", error.__class__.__name__)
-    try:
-        db.session.rollback()
-    except SQLAlchemyError:  # the connection is gone; the session is discarded anyway
-        pass
+    with contextlib.suppress(SQLAlchemyError):  # the connection is gone; the session
+        db.session.rollback()  # is discarded anyway
     return handle_app_error(Unavailable("The database is unavailable; retry shortly."))
 
 
-def handle_unexpected_error(error: Exception):
+def handle_unexpected_error(error: Exception) -> Response:
     # Log the traceback for operators; the client learns nothing about internals.
     current_app.logger.exception("Unhandled exception", exc_info=error)
     return problem(HTTPStatus.INTERNAL_SERVER_ERROR, "An unexpected error occurred.")

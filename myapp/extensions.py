@@ -1,5 +1,7 @@
 """Every Flask extension, instantiated once and initialised in ``create_app``."""
 
+from typing import TYPE_CHECKING
+
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +27,12 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The models' base class. Flask-SQLAlchemy builds db.Model from Base at run time;
+# type checkers cannot follow that, so they are shown Base (the same mappings).
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 jwt = JWTManager()
 api = Api()

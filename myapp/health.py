@@ -3,7 +3,9 @@ balancers."""
 
 from __future__ import annotations
 
-from flask import current_app
+from typing import Any
+
+from flask import Response, current_app
 from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,7 +33,7 @@ class ReadySchema(Schema):
 
 @blp.route("/health")
 @blp.response(200, HealthSchema)
-def health():
+def health() -> dict[str, str]:
     """Liveness probe: the process answers. Touches no database, by design."""
     return {"status": "ok"}
 
@@ -39,7 +41,7 @@ def health():
 @blp.route("/ready")
 @problems(blp, 503)
 @blp.response(200, ReadySchema)
-def ready():
+def ready() -> dict[str, Any] | Response:
     """Readiness probe: the database answers, and Redis when rate limits use it.
 
     503 (problem+json, with the failing checks) takes the instance out of a load

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage as MIMEMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import Flask, current_app
 
@@ -68,6 +69,7 @@ class SMTPBackend:
         mime["From"], mime["To"], mime["Subject"] = sender, message.to, message.subject
         mime.set_content(message.body)
         context = ssl.create_default_context()
+        connection: smtplib.SMTP
         if self.ssl:
             connection = smtplib.SMTP_SSL(
                 self.host, self.port, timeout=self.timeout, context=context
@@ -94,7 +96,7 @@ class EmailService:
             raise EmailDeliveryError(f"Could not send email: {error}") from error
 
 
-def backend_from_config(config) -> EmailBackend:
+def backend_from_config(config: Mapping[str, Any]) -> EmailBackend:
     name = config["EMAIL_BACKEND"]
     if name == "console":
         return ConsoleBackend()
@@ -123,9 +125,13 @@ class Mail:
 
     @property
     def service(self) -> EmailService:
-        return current_app.extensions["myapp.mail"]
+        service: EmailService = current_app.extensions["myapp.mail"]
+        return service
 
     @property
     def outbox(self) -> list[EmailMessage]:
         """The memory backend's outbox (tests)."""
-        return self.service.backend.outbox
+        backend = self.service.backend
+        if not isinstance(backend, MemoryBackend):
+            raise RuntimeError("the outbox exists with EMAIL_BACKEND=memory only")
+        return backend.outbox

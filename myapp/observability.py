@@ -10,7 +10,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_cors import CORS
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -93,7 +93,7 @@ def _assign_request_id() -> None:
     g.request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def _add_response_headers(response):
+def _add_response_headers(response: Response) -> Response:
     headers = response.headers
     if request_id := current_request_id():
         headers[REQUEST_ID_HEADER] = request_id

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import http
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import flask_smorest
+from flask import Request
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
 from myapp.errors import PROBLEM_MIMETYPE
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ProblemSchema(Schema):
@@ -41,7 +46,7 @@ class Api(flask_smorest.Api):
 
     ERROR_SCHEMA = ProblemSchema
 
-    def _register_responses(self):
+    def _register_responses(self) -> None:
         for status in http.HTTPStatus:
             if status < 400:
                 continue
@@ -56,10 +61,10 @@ class Api(flask_smorest.Api):
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
-def problems(blp: flask_smorest.Blueprint, *statuses: int):
+def problems(blp: flask_smorest.Blueprint, *statuses: int) -> Callable[[F], F]:
     """Document the error statuses a view can answer, each as a problem+json body."""
 
-    def decorate(view):
+    def decorate(view: F) -> F:
         for status in statuses:
             view = blp.alt_response(status, response=http.HTTPStatus(status).name)(view)
         return view
@@ -76,7 +81,7 @@ class JSONBodyParser(FlaskParser):
       malformed JSON (the stdlib decoder raises RecursionError: a 500 otherwise).
     """
 
-    def _raw_load_json(self, req):
+    def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType(
                 "Send the request body as JSON with 'Content-Type: application/json'."
@@ -93,12 +98,14 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = JSONBodyParser()
 
-    def arguments(self, schema, *, location="json", **kwargs):
-        parse = super().arguments(schema, location=location, **kwargs)
+    def arguments(
+        self, schema: type[Schema] | Schema, *, location: str = "json", **kwargs: Any
+    ) -> Callable[[F], F]:
+        parse: Callable[[F], F] = super().arguments(schema, location=location, **kwargs)
         if location != "json":
             return parse
 
-        def decorate(view):
+        def decorate(view: F) -> F:
             return problems(self, 400, 415)(parse(view))
 
         return decorate

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-
 from functools import cache
 
 import argon2
@@ -57,7 +56,8 @@ class PasswordHasher:
 
     @staticmethod
     def _state() -> _State:
-        return current_app.extensions["myapp.passwords"]
+        state: _State = current_app.extensions["myapp.passwords"]
+        return state
 
     def hash(self, password: str) -> str:
         return self._state().hasher.hash(normalise_password(password))

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -24,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from myapp.errors import Unavailable, handle_app_error
 
 EXTENSION_KEY = "myapp.limiter"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def client_ip() -> str:
@@ -32,15 +34,15 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def failed_authentication(response) -> bool:
-    return response.status_code == 401
+def failed_authentication(response: Response) -> bool:
+    return bool(response.status_code == 401)
 
 
 @dataclass(frozen=True)
 class LimitSpec:
     config_key: str
     key_func: Callable[[], str] = client_ip
-    deduct_when: Callable | None = None
+    deduct_when: Callable[[Response], bool] | None = None
     message: str = "Too many requests; try again later."
 
 
@@ -48,12 +50,12 @@ def rate_limit(
     config_key: str,
     *,
     key_func: Callable[[], str] = client_ip,
-    deduct_when: Callable | None = None,
+    deduct_when: Callable[[Response], bool] | None = None,
     message: str = "Too many requests; try again later.",
-):
+) -> Callable[[F], F]:
     """Mark a view as limited by the limit string in ``config[config_key]``."""
 
-    def mark(view):
+    def mark(view: F) -> F:
         view.__dict__.setdefault("rate_limits", []).append(
             LimitSpec(config_key, key_func, deduct_when, message)
         )
@@ -68,13 +70,15 @@ def init_rate_limits(app: Flask) -> Limiter:
     if hops:
         # Only as many X-Forwarded-For entries as there are proxies we run are
         # believed; anything a client prepends is ignored.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        # Flask documents wrapping app.wsgi_app; its stubs call it a method.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     limiter = Limiter(key_func=client_ip, app=app)
     app.extensions[EXTENSION_KEY] = limiter
     # Limits are not skipped when their storage is down (that would switch off
     # brute-force protection silently): the request gets a 503 it may retry.
     app.register_error_handler(RedisError, _storage_unavailable)
     for endpoint, view in list(app.view_functions.items()):
+        view = cast(Callable[..., Any], view)  # the marks below keep a sync view sync
         for spec in getattr(view, "rate_limits", ()):
             view = limiter.limit(
                 _configured(spec.config_key),
@@ -87,7 +91,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     return limiter
 
 
-def _storage_unavailable(error: RedisError):
+def _storage_unavailable(error: RedisError) -> Response:
     current_app.logger.error("Rate-limit storage unavailable: %s", error.__class__.__name__)
     return handle_app_error(Unavailable("Rate limiting is unavailable; retry shortly."))
 
@@ -97,4 +101,5 @@ def _configured(config_key: str) -> Callable[[], str]:
 
 
 def limiter_of(app: Flask) -> Limiter:
-    return app.extensions[EXTENSION_KEY]
+    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    return limiter

@@ -22,7 +22,6 @@ from tests.support.database import (
     release_test_app,
 )
 
-
 # Property tests stay quick in the suite; `make fuzz` selects the long campaign.
 settings.register_profile("suite", max_examples=40, deadline=None)
 settings.register_profile("fuzz", max_examples=2000, deadline=None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import swagger_ui
-from flask import Blueprint, render_template, send_from_directory
+from flask import Blueprint, Response, render_template, send_from_directory
 
 SWAGGER_UI_DIST = Path(swagger_ui.__file__).parent / "static"
 
@@ -22,11 +22,11 @@ blp = Blueprint(
 
 
 @blp.get("")
-def explorer():
+def explorer() -> str:
     return render_template("apidocs/explorer.html")
 
 
 @blp.get("/swagger-ui/<path:filename>")
-def swagger_ui_asset(filename: str):
+def swagger_ui_asset(filename: str) -> Response:
     # send_from_directory refuses paths that leave the directory.
     return send_from_directory(SWAGGER_UI_DIST, filename, max_age=3600)

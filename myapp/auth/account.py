@@ -114,9 +114,7 @@ class AccountService:
             AccountSettings(
                 base_url=config["APP_BASE_URL"].rstrip("/"),
                 reset_lifetime=timedelta(seconds=config["PASSWORD_RESET_TOKEN_EXPIRES"]),
-                verification_lifetime=timedelta(
-                    seconds=config["EMAIL_VERIFICATION_TOKEN_EXPIRES"]
-                ),
+                verification_lifetime=timedelta(seconds=config["EMAIL_VERIFICATION_TOKEN_EXPIRES"]),
             ),
             UnitOfWork(),
         )

@@ -8,14 +8,14 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database.columns import UTCDateTime, utcnow
-from myapp.extensions import db
+from myapp.extensions import Model
 
 
 def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class AuthSession(db.Model):
+class AuthSession(Model):
     """A login: one refresh-token family, and the anchor of its access tokens.
 
     Tokens carry the session id (``sid``); revoking the row revokes every token of
@@ -41,11 +41,11 @@ class AuthSession(db.Model):
 
 
 class TokenPurpose(enum.StrEnum):
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose's name, not a password
     EMAIL_VERIFICATION = "email_verification"
 
 
-class ActionToken(db.Model):
+class ActionToken(Model):
     """A single-use token sent by email (password reset, email verification).
 
     Only a SHA-256 of the token is stored: a database leak yields no usable link.

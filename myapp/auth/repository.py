@@ -82,7 +82,7 @@ class SessionRepository(Repository):
         )
 
     @staticmethod
-    def _active(now: datetime) -> Select[tuple[AuthSession]]:
+    def _active(now: datetime) -> Select[AuthSession]:
         return select(AuthSession).where(
             AuthSession.revoked_at.is_(None), AuthSession.expires_at > now
         )

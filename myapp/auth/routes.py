@@ -54,8 +54,9 @@ def login_account() -> str:
 
     The limit is checked before the view parses the body, hence this early read.
     """
+    identifier: dict[str, str]
     try:
-        body = request.get_json(silent=True)
+        body: Any = request.get_json(silent=True)
         identifier = _LOGIN_IDENTIFIER.load(body, unknown=EXCLUDE)
     except (RecursionError, ValidationError):  # the view will answer 400 or 422
         identifier = {}

@@ -78,7 +78,8 @@ def attach_loaded(session: DbSession, model: type[T], row: Row[Any]) -> T:
     values count as loaded, not as changes, so it can be changed and saved."""
     instance = model(**row._mapping)
     make_transient_to_detached(instance)
-    if session.identity_map.get(instance_state(instance).key) is None:
+    key = instance_state(instance).key  # set by make_transient_to_detached
+    if key is None or session.identity_map.get(key) is None:
         session.add(instance)  # the usual case: nothing loaded it in this request yet
         return instance
     return session.merge(instance, load=False)  # refreshes the one already loaded

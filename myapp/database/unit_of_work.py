@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.orm import Session, scoped_session
 
 from myapp.extensions import db
 
 # Both are the app's session: db.session is the scoped proxy of one Session per app context.
-DbSession = Session | scoped_session[Session]
+DbSession = Session | scoped_session[Any]
 
 _IN_USE_CASE = "myapp.in_use_case"
 _ON_COMMIT = "myapp.on_commit"

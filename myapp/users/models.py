@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, String, event, false, true
@@ -9,7 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database.columns import UTCDateTime, utcnow
-from myapp.extensions import db
+from myapp.extensions import Model, db
 from myapp.users.counting import install_user_count
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
@@ -20,7 +19,7 @@ USERNAME_MAX_LENGTH = 50
 MAX_ID = 2**31 - 1
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     # Orderings of the admin list: email and username use their unique indexes;
     # (created_at, id) serves "newest/oldest first" with a stable tie-break.
@@ -45,7 +44,7 @@ class User(db.Model):
         return f"<User id={self.id} username={self.username!r}>"
 
 
-class RowCount(db.Model):
+class RowCount(Model):
     """Exact row counts that database triggers keep up to date (users.counting)."""
 
     __tablename__ = "row_counts"

@@ -119,9 +119,10 @@ class UserRepository(Repository):
             if value is not None:
                 conditions.append(getattr(User, flag).is_(value))
         if conditions:
-            total = first_row(select(func.count()).select_from(User).where(*conditions), {})[0]
+            counted = first_row(select(func.count()).select_from(User).where(*conditions), {})
         else:  # kept exact by triggers: one primary-key read instead of a full count
-            total = first_row(_USER_TOTAL, {})[0]
+            counted = first_row(_USER_TOTAL, {})
+        total: int = counted[0] if counted is not None else 0
         start = (criteria.page - 1) * criteria.per_page
         end = min(start + criteria.per_page, total)
         if start >= end:
@@ -141,8 +142,14 @@ class UserRepository(Repository):
             page = _USER_COLUMNS.where(*conditions).order_by(*order)
         else:
             # Skip over the index alone (the ids), then fetch just the page's rows.
-            ids = select(User.id).where(*conditions).order_by(*order)
-            ids = ids.offset(start).limit(end - start).subquery()
+            ids = (
+                select(User.id)
+                .where(*conditions)
+                .order_by(*order)
+                .offset(start)
+                .limit(end - start)
+                .subquery()
+            )
             page = _USER_COLUMNS.join(ids, User.id == ids.c.id).order_by(*order)
             start = 0
         rows = read_rows(page.offset(start).limit(end - start), {})

@@ -60,7 +60,8 @@ def pagination_header(page: UserPage) -> dict[str, str]:
 def get_me() -> User:
     """The account the access token belongs to."""
     # The object itself: serialising through the proxy costs a lookup per field.
-    return get_current_user()
+    user: User = get_current_user()
+    return user
 
 
 @blp.route("/me", methods=["PATCH"])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -29,19 +31,19 @@ USERNAME_PATTERN = rf"\A[A-Za-z0-9_.-]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENG
 class NormalisedEmail(fields.Email):
     """An email address, trimmed and lower-cased before it is validated."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", validate.Length(max=EMAIL_MAX_LENGTH))
         kwargs.setdefault("metadata", {}).setdefault("example", "ada@example.com")
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
             value = normalise_email(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 
 class Username(Text):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault(
             "validate",
             validate.Regexp(
@@ -55,7 +57,7 @@ class Username(Text):
         kwargs.setdefault("metadata", {}).setdefault("example", "ada")
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         value = super()._deserialize(value, attr, data, **kwargs)
         return normalise_username(value)
 
@@ -63,14 +65,14 @@ class Username(Text):
 class NewPassword(Text):
     """A password being set: the length policy comes from configuration."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("load_only", True)
         kwargs.setdefault("metadata", {}).update(
             {"format": "password", "minLength": 12, "maxLength": 128}
         )
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         value = super()._deserialize(value, attr, data, **kwargs)
         low = current_app.config["PASSWORD_MIN_LENGTH"]
         high = current_app.config["PASSWORD_MAX_LENGTH"]
@@ -94,7 +96,7 @@ class UserSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
-    def get_attribute(self, obj, attr, default):
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         # Users and the list's rows are read by attribute. marshmallow tries obj[attr]
         # first on anything indexable, and a Row's [] takes positions only: that cost
         # an exception per field, 160 per list page.
@@ -111,7 +113,7 @@ class PasswordChangeSchema(Schema):
 class StrictBoolean(fields.Boolean):
     """JSON ``true``/``false`` only: ``"yes"`` or ``1`` in a body is a mistake."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         # isinstance, not membership: 1 == True in Python sets.
         if not isinstance(value, bool):
             raise self.make_error("invalid")
@@ -122,7 +124,7 @@ class PartialUpdateSchema(Schema):
     """A PATCH body: every field optional, but at least one given."""
 
     @validates_schema
-    def _not_empty(self, data, **kwargs):
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
             raise ValidationError("Give at least one field to change.", "_schema")
 
@@ -140,9 +142,7 @@ class AdminUserUpdateSchema(ProfileUpdateSchema):
 
 
 class AccountDeletionSchema(Schema):
-    password = Text(
-        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
-    )
+    password = Text(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
 SORT_ORDERS = ("created_at", "-created_at", "email", "-email", "username", "-username")

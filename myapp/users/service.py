@@ -150,16 +150,15 @@ class UserService:
         """Apply a PATCH body's changes (already normalised by the schema)."""
         email: str | None = changes.get("email")
         username: str | None = changes.get("username")
-        email_taken, username_taken = self.users.find_conflicts(
-            email, username, exclude_id=user.id
-        )
+        email_taken, username_taken = self.users.find_conflicts(email, username, exclude_id=user.id)
         if email_taken:
             raise Conflict("An account with this email already exists.")
         if username_taken:
             raise Conflict("This username is taken.")
 
-        email_changed = email is not None and email != user.email
-        if email_changed:
+        email_changed = False
+        if email is not None and email != user.email:
+            email_changed = True
             user.email = email
             user.is_verified = False  # the new address is unproven
         if username is not None:

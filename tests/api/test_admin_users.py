@@ -42,8 +42,13 @@ class TestListUsers:
         assert response.status_code == 200
         assert len(response.get_json()) == 2
         assert pagination(response) == {
-            "total": population, "total_pages": 3, "page": 1, "per_page": 2,
-            "first_page": 1, "last_page": 3, "next_page": 2,
+            "total": population,
+            "total_pages": 3,
+            "page": 1,
+            "per_page": 2,
+            "first_page": 1,
+            "last_page": 3,
+            "next_page": 2,
         }
 
     def test_list_when_pages_walked_returns_every_user_once(
@@ -114,15 +119,34 @@ class TestListUsers:
     @pytest.mark.parametrize(
         "query",
         [
-            {"page": 0}, {"page": -1}, {"page": "x"}, {"page": "1e3"},
-            {"per_page": 0}, {"per_page": 101}, {"per_page": "many"},
-            {"sort": "password_hash"}, {"sort": "id; drop table users"},
-            {"is_active": "maybe"}, {"q": ""}, {"q": "a" * 255}, {"unknown": "1"},
+            {"page": 0},
+            {"page": -1},
+            {"page": "x"},
+            {"page": "1e3"},
+            {"per_page": 0},
+            {"per_page": 101},
+            {"per_page": "many"},
+            {"sort": "password_hash"},
+            {"sort": "id; drop table users"},
+            {"is_active": "maybe"},
+            {"q": ""},
+            {"q": "a" * 255},
+            {"unknown": "1"},
         ],
         ids=[
-            "page-0", "page-negative", "page-text", "page-float", "per-page-0",
-            "per-page-101", "per-page-text", "sort-hash", "sort-injection",
-            "bool-invalid", "q-empty", "q-too-long", "unknown-param",
+            "page-0",
+            "page-negative",
+            "page-text",
+            "page-float",
+            "per-page-0",
+            "per-page-101",
+            "per-page-text",
+            "sort-hash",
+            "sort-injection",
+            "bool-invalid",
+            "q-empty",
+            "q-too-long",
+            "unknown-param",
         ],
     )
     def test_list_when_query_invalid_returns_422(self, client, admin_headers, query):
@@ -147,10 +171,14 @@ class TestAdminUpdateUser:
         stored = reload(user.id)
         assert response.status_code == 200
         assert (body["username"], body["email"], body["is_admin"]) == (
-            "countess", "ada.l@example.com", True,
+            "countess",
+            "ada.l@example.com",
+            True,
         )
         assert (stored.username, stored.email, stored.is_admin) == (
-            "countess", "ada.l@example.com", True,
+            "countess",
+            "ada.l@example.com",
+            True,
         )
         assert [message.to for message in outbox] == ["ada.l@example.com"]
 
@@ -188,8 +216,14 @@ class TestAdminUpdateUser:
 
     @pytest.mark.parametrize(
         "payload",
-        [{}, {"is_admin": "yes"}, {"is_active": 1}, {"password_hash": "x"},
-         {"is_verified": True}, {"username": "no spaces allowed"}],
+        [
+            {},
+            {"is_admin": "yes"},
+            {"is_active": 1},
+            {"password_hash": "x"},
+            {"is_verified": True},
+            {"username": "no spaces allowed"},
+        ],
         ids=["empty", "bool-string", "bool-int", "hash", "is_verified", "bad-username"],
     )
     def test_update_when_body_invalid_returns_422_and_changes_nothing(

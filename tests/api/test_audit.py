@@ -35,14 +35,17 @@ def bearer(token: str) -> dict:
 class TestAuditEvents:
     def test_login_when_successful_logs_user_request_and_ip(self, client, user, audit_log):
         response = client.post(
-            "/api/v1/auth/login", json={"email": user.email, "password": DEFAULT_PASSWORD},
+            "/api/v1/auth/login",
+            json={"email": user.email, "password": DEFAULT_PASSWORD},
             headers={"X-Request-ID": "req-42"},
         )
 
         (entry,) = audit_log("login.succeeded")
         assert response.status_code == 200
         assert (entry["user_id"], entry["request_id"], entry["ip"]) == (
-            user.id, "req-42", "127.0.0.1",
+            user.id,
+            "req-42",
+            "127.0.0.1",
         )
         assert entry["session_id"]
 
@@ -63,9 +66,7 @@ class TestAuditEvents:
         assert entry["user_id"] == (user.id if known else None)
         assert email not in str(entry) and password not in str(entry)
 
-    def test_session_events_when_they_happen_are_each_logged(
-        self, client, auth, user, audit_log
-    ):
+    def test_session_events_when_they_happen_are_each_logged(self, client, auth, user, audit_log):
         first = auth.login(email=user.email).get_json()
         client.post("/api/v1/auth/refresh", headers=bearer(first["refresh_token"]))
         client.post("/api/v1/auth/refresh", headers=bearer(first["refresh_token"]))  # reuse
@@ -76,8 +77,12 @@ class TestAuditEvents:
 
         events = [e["event"] for e in audit_log() if e["user_id"] == user.id]
         assert events == [
-            "login.succeeded", "refresh.reuse_detected", "login.succeeded", "logout",
-            "login.succeeded", "logout.all",
+            "login.succeeded",
+            "refresh.reuse_detected",
+            "login.succeeded",
+            "logout",
+            "login.succeeded",
+            "logout.all",
         ]
 
     def test_password_events_when_they_happen_are_logged(
@@ -102,15 +107,15 @@ class TestAuditEvents:
         self, client, admin_user, admin_headers, audit_log
     ):
         target = UserFactory()
-        client.patch(
-            f"/api/v1/users/{target.id}", json={"is_active": False}, headers=admin_headers
-        )
+        client.patch(f"/api/v1/users/{target.id}", json={"is_active": False}, headers=admin_headers)
         client.delete(f"/api/v1/users/{target.id}", headers=admin_headers)
 
         (updated,) = audit_log("admin.user_updated")
         (deleted,) = audit_log("admin.user_deleted")
         assert (updated["actor_id"], updated["user_id"], updated["fields"]) == (
-            admin_user.id, target.id, ["is_active"],
+            admin_user.id,
+            target.id,
+            ["is_active"],
         )
         assert (deleted["actor_id"], deleted["user_id"]) == (admin_user.id, target.id)
 
@@ -132,7 +137,14 @@ class TestAuditHoldsNoSecrets:
         db.session.refresh(user)
 
         text = "\n".join(str(entry) for entry in audit_log())
-        secrets = [DEFAULT_PASSWORD, NEW_PASSWORD, user.password_hash, reset_token,
-                   tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]]
+        secrets = [
+            DEFAULT_PASSWORD,
+            NEW_PASSWORD,
+            user.password_hash,
+            reset_token,
+            tokens["access_token"],
+            tokens["refresh_token"],
+            refreshed["access_token"],
+        ]
         assert audit_log()  # the run did log
         assert [s for s in secrets if s in text] == []

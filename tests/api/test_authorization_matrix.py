@@ -24,38 +24,90 @@ MATRIX = [
     ("GET", "/docs", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/swagger-ui/{css}", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/assets/{js}", None, "access", dict(none=200, user=200, admin=200)),
-    ("POST", "/api/v1/auth/register",
-     {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
-     "access", dict(none=201, user=201, admin=201)),
-    ("POST", "/api/v1/auth/login", {"username": "target", "password": DEFAULT_PASSWORD},
-     "access", dict(none=200, user=200, admin=200)),
+    (
+        "POST",
+        "/api/v1/auth/register",
+        {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
+        "access",
+        dict(none=201, user=201, admin=201),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/login",
+        {"username": "target", "password": DEFAULT_PASSWORD},
+        "access",
+        dict(none=200, user=200, admin=200),
+    ),
     ("POST", "/api/v1/auth/refresh", None, "refresh", dict(none=401, user=200, admin=200)),
     ("POST", "/api/v1/auth/logout", None, "access", dict(none=401, user=204, admin=204)),
     ("POST", "/api/v1/auth/logout-all", None, "access", dict(none=401, user=204, admin=204)),
     ("GET", "/api/v1/auth/sessions", None, "access", dict(none=401, user=200, admin=200)),
-    ("DELETE", "/api/v1/auth/sessions/{session}", None, "access",
-     dict(none=401, user=204, admin=204)),
-    ("POST", "/api/v1/auth/password-reset", {"email": "target@example.com"}, "access",
-     dict(none=202, user=202, admin=202)),
-    ("POST", "/api/v1/auth/password-reset/confirm",
-     {"token": "not-issued", "new_password": NEW_PASSWORD}, "access",
-     dict(none=400, user=400, admin=400)),
-    ("POST", "/api/v1/auth/verify-email", {"token": "not-issued"}, "access",
-     dict(none=400, user=400, admin=400)),
-    ("POST", "/api/v1/auth/verify-email/resend", None, "access",
-     dict(none=401, user=202, admin=202)),
+    (
+        "DELETE",
+        "/api/v1/auth/sessions/{session}",
+        None,
+        "access",
+        dict(none=401, user=204, admin=204),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/password-reset",
+        {"email": "target@example.com"},
+        "access",
+        dict(none=202, user=202, admin=202),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        {"token": "not-issued", "new_password": NEW_PASSWORD},
+        "access",
+        dict(none=400, user=400, admin=400),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/verify-email",
+        {"token": "not-issued"},
+        "access",
+        dict(none=400, user=400, admin=400),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/verify-email/resend",
+        None,
+        "access",
+        dict(none=401, user=202, admin=202),
+    ),
     ("GET", "/api/v1/users/me", None, "access", dict(none=401, user=200, admin=200)),
-    ("PATCH", "/api/v1/users/me", {"username": "renamed"}, "access",
-     dict(none=401, user=200, admin=200)),
-    ("DELETE", "/api/v1/users/me", {"password": DEFAULT_PASSWORD}, "access",
-     dict(none=401, user=204, admin=204)),
-    ("PUT", "/api/v1/users/me/password",
-     {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD}, "access",
-     dict(none=401, user=204, admin=204)),
+    (
+        "PATCH",
+        "/api/v1/users/me",
+        {"username": "renamed"},
+        "access",
+        dict(none=401, user=200, admin=200),
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/me",
+        {"password": DEFAULT_PASSWORD},
+        "access",
+        dict(none=401, user=204, admin=204),
+    ),
+    (
+        "PUT",
+        "/api/v1/users/me/password",
+        {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+        "access",
+        dict(none=401, user=204, admin=204),
+    ),
     ("GET", "/api/v1/users", None, "access", dict(none=401, user=403, admin=200)),
     ("GET", "/api/v1/users/{target}", None, "access", dict(none=401, user=403, admin=200)),
-    ("PATCH", "/api/v1/users/{target}", {"is_admin": True}, "access",
-     dict(none=401, user=403, admin=200)),
+    (
+        "PATCH",
+        "/api/v1/users/{target}",
+        {"is_admin": True},
+        "access",
+        dict(none=401, user=403, admin=200),
+    ),
     ("DELETE", "/api/v1/users/{target}", None, "access", dict(none=401, user=403, admin=204)),
 ]
 
@@ -88,9 +140,7 @@ def test_endpoint_when_called_by_role_answers_expected_status(
     pair = tokens.get(role)
     headers = {"Authorization": f"Bearer {pair[f'{kind}_token']}"} if pair else {}
     session_id = sid(pair["access_token"]) if pair else str(uuid.uuid4())
-    url = path.format(
-        target=target_id, session=session_id, css="swagger-ui.css", js="explorer.js"
-    )
+    url = path.format(target=target_id, session=session_id, css="swagger-ui.css", js="explorer.js")
 
     response = client.open(url, method=method, json=body, headers=headers)
     response.close()  # file responses (the docs assets) hold an open file

@@ -17,22 +17,38 @@ NEW_PASSWORD = "a brand new passphrase"
 
 # (method, path, who calls it, a valid body, the maximum length of each string field)
 JSON_ENDPOINTS = [
-    ("POST", "/api/v1/auth/register", None,
-     {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
-     {"email": 254, "username": 50, "password": 128}),
-    ("POST", "/api/v1/auth/login", None,
-     {"email": "ada@example.com", "password": DEFAULT_PASSWORD},
-     {"email": 254, "password": 1024}),
-    ("POST", "/api/v1/auth/password-reset", None, {"email": "ada@example.com"},
-     {"email": 254}),
-    ("POST", "/api/v1/auth/password-reset/confirm", None,
-     {"token": "t" * 43, "new_password": NEW_PASSWORD}, {"token": 256, "new_password": 128}),
+    (
+        "POST",
+        "/api/v1/auth/register",
+        None,
+        {"email": "new@example.com", "username": "newbie", "password": NEW_PASSWORD},
+        {"email": 254, "username": 50, "password": 128},
+    ),
+    (
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        {"email": "ada@example.com", "password": DEFAULT_PASSWORD},
+        {"email": 254, "password": 1024},
+    ),
+    ("POST", "/api/v1/auth/password-reset", None, {"email": "ada@example.com"}, {"email": 254}),
+    (
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        {"token": "t" * 43, "new_password": NEW_PASSWORD},
+        {"token": 256, "new_password": 128},
+    ),
     ("POST", "/api/v1/auth/verify-email", None, {"token": "t" * 43}, {"token": 256}),
     ("PATCH", "/api/v1/users/me", "user", {"username": "renamed"}, {"username": 50}),
     ("DELETE", "/api/v1/users/me", "user", {"password": DEFAULT_PASSWORD}, {"password": 1024}),
-    ("PUT", "/api/v1/users/me/password", "user",
-     {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
-     {"current_password": 1024, "new_password": 128}),
+    (
+        "PUT",
+        "/api/v1/users/me/password",
+        "user",
+        {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+        {"current_password": 1024, "new_password": 128},
+    ),
     ("PATCH", "/api/v1/users/{target}", "admin", {"username": "renamed"}, {"username": 50}),
 ]
 IDS = [f"{method} {path}" for method, path, *_ in JSON_ENDPOINTS]
@@ -43,10 +59,12 @@ def fingerprint() -> str:
     """A digest of every row the API can change."""
     db.session.expire_all()
     rows = [
-        repr([
-            tuple(vars(row)[k] for k in sorted(vars(row)) if not k.startswith("_"))
-            for row in db.session.scalars(select(model).order_by(model.id))
-        ])
+        repr(
+            [
+                tuple(vars(row)[k] for k in sorted(vars(row)) if not k.startswith("_"))
+                for row in db.session.scalars(select(model).order_by(model.id))
+            ]
+        )
         for model in (User, AuthSession, ActionToken)
     ]
     return hashlib.sha256("".join(rows).encode()).hexdigest()
@@ -162,7 +180,7 @@ class TestFieldValues:
 
 class TestInjectionLookingInput:
     @pytest.mark.parametrize(
-        "email", ["' OR '1'='1", "ada@example.com' --", "ada@example.com\"; DROP TABLE users;--"]
+        "email", ["' OR '1'='1", "ada@example.com' --", 'ada@example.com"; DROP TABLE users;--']
     )
     def test_login_when_email_is_sql_is_plain_data(self, client, user, email):
         response = client.post(
@@ -179,7 +197,8 @@ class TestInjectionLookingInput:
         self, client, user, admin_headers
     ):
         response = client.get(
-            "/api/v1/users", query_string={"q": "' OR 1=1; DROP TABLE users; --"},
+            "/api/v1/users",
+            query_string={"q": "' OR 1=1; DROP TABLE users; --"},
             headers=admin_headers,
         )
 

@@ -103,8 +103,16 @@ class TestLoginFailure:
             {"email": "ada@example.com", "password": DEFAULT_PASSWORD, "remember": True},
         ],
         ids=[
-            "empty", "no-identifier", "no-password", "both-identifiers", "empty-email",
-            "email-int", "empty-password", "huge-password", "nul-email", "unknown-field",
+            "empty",
+            "no-identifier",
+            "no-password",
+            "both-identifiers",
+            "empty-email",
+            "email-int",
+            "empty-password",
+            "huge-password",
+            "nul-email",
+            "unknown-field",
         ],
     )
     def test_login_when_body_invalid_returns_422(self, client, user, payload):

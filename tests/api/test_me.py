@@ -88,7 +88,12 @@ class TestMeRejectsBadAuthorization:
             "eyJhbGciOiJIUzI1NiJ9.e30.sig",
         ],
         ids=[
-            "no-token", "blank-token", "basic", "two-parts", "garbage", "three-parts",
+            "no-token",
+            "blank-token",
+            "basic",
+            "two-parts",
+            "garbage",
+            "three-parts",
             "no-scheme",
         ],
     )
@@ -134,8 +139,16 @@ class TestMeRejectsBadAuthorization:
             {"exp": int((datetime.now(UTC) - timedelta(seconds=1)).timestamp())},
         ],
         ids=[
-            "no-sub", "bad-sub", "unknown-user", "sub-out-of-range", "refresh-as-access",
-            "wrong-issuer", "wrong-audience", "no-version", "stale-version", "not-yet-valid",
+            "no-sub",
+            "bad-sub",
+            "unknown-user",
+            "sub-out-of-range",
+            "refresh-as-access",
+            "wrong-issuer",
+            "wrong-audience",
+            "no-version",
+            "stale-version",
+            "not-yet-valid",
             "expired",
         ],
     )

@@ -8,6 +8,7 @@ repository, a route, a listener) would show here.
 from __future__ import annotations
 
 import pytest
+
 from myapp.extensions import db
 from tests.conftest import token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -34,15 +35,19 @@ def bearer(token: str) -> dict[str, str]:
 # Each case arranges what its request needs, then names the request:
 # arrange(client, ctx) -> (method, url, keyword arguments of client.open).
 def register(client, ctx):
-    return "POST", "/api/v1/auth/register", {
-        "json": {"email": "new@example.com", "username": "new", "password": NEW_PASSWORD}
-    }
+    return (
+        "POST",
+        "/api/v1/auth/register",
+        {"json": {"email": "new@example.com", "username": "new", "password": NEW_PASSWORD}},
+    )
 
 
 def login_request(client, ctx):
-    return "POST", "/api/v1/auth/login", {
-        "json": {"email": ctx["user"].email, "password": DEFAULT_PASSWORD}
-    }
+    return (
+        "POST",
+        "/api/v1/auth/login",
+        {"json": {"email": ctx["user"].email, "password": DEFAULT_PASSWORD}},
+    )
 
 
 def refresh(client, ctx):
@@ -70,9 +75,11 @@ def request_reset(client, ctx):
 def confirm_reset(client, ctx):
     client.post("/api/v1/auth/password-reset", json={"email": ctx["user"].email})
     token = token_from(ctx["outbox"][-1])
-    return "POST", "/api/v1/auth/password-reset/confirm", {
-        "json": {"token": token, "new_password": NEW_PASSWORD}
-    }
+    return (
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        {"json": {"token": token, "new_password": NEW_PASSWORD}},
+    )
 
 
 def verify_email(client, ctx):
@@ -92,25 +99,37 @@ def update_me(client, ctx):
 
 
 def change_password(client, ctx):
-    return "PUT", "/api/v1/users/me/password", {
-        "headers": bearer(ctx["login"]["access_token"]),
-        "json": {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
-    }
+    return (
+        "PUT",
+        "/api/v1/users/me/password",
+        {
+            "headers": bearer(ctx["login"]["access_token"]),
+            "json": {"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
+        },
+    )
 
 
 def delete_me(client, ctx):
-    return "DELETE", "/api/v1/users/me", {
-        "headers": bearer(ctx["login"]["access_token"]),
-        "json": {"password": DEFAULT_PASSWORD},
-    }
+    return (
+        "DELETE",
+        "/api/v1/users/me",
+        {
+            "headers": bearer(ctx["login"]["access_token"]),
+            "json": {"password": DEFAULT_PASSWORD},
+        },
+    )
 
 
 def admin_update(client, ctx):
     other = UserFactory()
-    return "PATCH", f"/api/v1/users/{other.id}", {
-        "headers": ctx["admin_headers"],
-        "json": {"is_active": False},
-    }
+    return (
+        "PATCH",
+        f"/api/v1/users/{other.id}",
+        {
+            "headers": ctx["admin_headers"],
+            "json": {"is_active": False},
+        },
+    )
 
 
 def admin_delete(client, ctx):
@@ -158,30 +177,42 @@ def admin_get(client, ctx):
 
 
 def wrong_password(client, ctx):
-    return "POST", "/api/v1/auth/login", {
-        "json": {"email": ctx["user"].email, "password": "not the password"}
-    }
+    return (
+        "POST",
+        "/api/v1/auth/login",
+        {"json": {"email": ctx["user"].email, "password": "not the password"}},
+    )
 
 
 def taken_email(client, ctx):
-    return "POST", "/api/v1/auth/register", {
-        "json": {"email": ctx["user"].email, "username": "other", "password": NEW_PASSWORD}
-    }
+    return (
+        "POST",
+        "/api/v1/auth/register",
+        {"json": {"email": ctx["user"].email, "username": "other", "password": NEW_PASSWORD}},
+    )
 
 
 def wrong_current_password(client, ctx):
-    return "PUT", "/api/v1/users/me/password", {
-        "headers": bearer(ctx["login"]["access_token"]),
-        "json": {"current_password": "not the password", "new_password": NEW_PASSWORD},
-    }
+    return (
+        "PUT",
+        "/api/v1/users/me/password",
+        {
+            "headers": bearer(ctx["login"]["access_token"]),
+            "json": {"current_password": "not the password", "new_password": NEW_PASSWORD},
+        },
+    )
 
 
 def admin_self_lockout(client, ctx):
     admin_id = client.get("/api/v1/users/me", headers=ctx["admin_headers"]).get_json()["id"]
-    return "PATCH", f"/api/v1/users/{admin_id}", {
-        "headers": ctx["admin_headers"],
-        "json": {"is_admin": False},
-    }
+    return (
+        "PATCH",
+        f"/api/v1/users/{admin_id}",
+        {
+            "headers": ctx["admin_headers"],
+            "json": {"is_admin": False},
+        },
+    )
 
 
 NO_COMMIT = cases(

@@ -44,7 +44,8 @@ class TestOpenApiDocument:
         routes = {
             (openapi_path(rule.rule), method.lower())
             for rule in app.url_map.iter_rules()
-            if rule.rule != OPENAPI_URL and rule.endpoint != "static"
+            if rule.rule != OPENAPI_URL
+            and rule.endpoint != "static"
             and not rule.rule.startswith("/docs")
             for method in rule.methods - {"HEAD", "OPTIONS"}
         }
@@ -73,7 +74,7 @@ class TestOpenApiDocument:
     def test_openapi_when_requested_declares_bearer_scheme_exactly_where_needed(self, document):
         scheme = document["components"]["securitySchemes"]["bearerAuth"]
         assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
-        for path, method, operation in operations(document):
+        for path, _method, operation in operations(document):
             secured = operation.get("security") == [{"bearerAuth": []}]
             assert secured == ("401" in operation["responses"] and path != "/api/v1/auth/login")
 

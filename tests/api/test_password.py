@@ -216,9 +216,10 @@ class TestConfirmPasswordReset:
         assert response.get_data() == b""  # no automatic login
         assert passwords.verify(stored_hash(user), NEW_PASSWORD)
         assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 401
-        assert client.post(
-            "/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])
-        ).status_code == 401
+        assert (
+            client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code
+            == 401
+        )
         live = db.session.scalars(select(AuthSession).where(AuthSession.revoked_at.is_(None)))
         assert live.all() == []
 

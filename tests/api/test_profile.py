@@ -49,7 +49,8 @@ class TestUpdateProfile:
 
         assert response.status_code == 200
         assert (response.get_json()["email"], response.get_json()["is_verified"]) == (
-            "new@example.com", False,
+            "new@example.com",
+            False,
         )
         assert (reload(user).email, reload(user).is_verified) == ("new@example.com", False)
         (message,) = outbox
@@ -108,8 +109,16 @@ class TestUpdateProfile:
             ({}, "_schema"),
         ],
         ids=[
-            "is_admin", "is_active", "is_verified", "password_hash", "id", "token_version",
-            "valid-plus-forbidden", "bad-email", "bad-username", "empty",
+            "is_admin",
+            "is_active",
+            "is_verified",
+            "password_hash",
+            "id",
+            "token_version",
+            "valid-plus-forbidden",
+            "bad-email",
+            "bad-username",
+            "empty",
         ],
     )
     def test_update_when_field_not_allowed_or_invalid_returns_422_and_changes_nothing(
@@ -124,9 +133,7 @@ class TestUpdateProfile:
 
 
 class TestDeleteAccount:
-    def test_delete_when_password_correct_removes_account_and_sessions(
-        self, client, auth, user
-    ):
+    def test_delete_when_password_correct_removes_account_and_sessions(self, client, auth, user):
         tokens = auth.login(email=user.email).get_json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
 

@@ -67,7 +67,8 @@ class TestPerIpLimits:
     def test_login_when_other_ip_over_limit_still_works(self, app, client, user):
         for n in range(allowed(app, "RATELIMIT_LOGIN")):
             client.post(
-                LOGIN, json={"email": f"n{n}@example.com", "password": "x"},
+                LOGIN,
+                json={"email": f"n{n}@example.com", "password": "x"},
                 **from_ip("198.51.100.1"),
             )
 
@@ -149,7 +150,8 @@ class TestPerAccountLimit:
         victim_of_typos = UserFactory()
         for n in range(allowed(app, "RATELIMIT_LOGIN_FAILURES")):
             client.post(
-                LOGIN, json={"email": victim_of_typos.email, "password": "wrong"},
+                LOGIN,
+                json={"email": victim_of_typos.email, "password": "wrong"},
                 **from_ip(f"203.0.113.{n}"),
             )
 
@@ -178,16 +180,22 @@ class TestTrustedProxy:
         for n in range(allowed(proxied_app, "RATELIMIT_PASSWORD_RESET")):
             # The client prepends a fake address; our proxy appends the real one.
             client.post(
-                RESET, json={"email": "a@example.com"}, environ_base=proxy,
+                RESET,
+                json={"email": "a@example.com"},
+                environ_base=proxy,
                 headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.7"},
             )
 
         spoofed = client.post(
-            RESET, json={"email": "a@example.com"}, environ_base=proxy,
+            RESET,
+            json={"email": "a@example.com"},
+            environ_base=proxy,
             headers={"X-Forwarded-For": "192.0.2.99, 203.0.113.7"},
         )
         other_client = client.post(
-            RESET, json={"email": "a@example.com"}, environ_base=proxy,
+            RESET,
+            json={"email": "a@example.com"},
+            environ_base=proxy,
             headers={"X-Forwarded-For": "203.0.113.8"},
         )
 

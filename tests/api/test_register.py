@@ -12,7 +12,14 @@ from tests.factories import UserFactory
 URL = "/api/v1/auth/register"
 VALID = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
 USER_KEYS = {
-    "id", "email", "username", "is_active", "is_admin", "is_verified", "created_at", "updated_at",
+    "id",
+    "email",
+    "username",
+    "is_active",
+    "is_admin",
+    "is_verified",
+    "created_at",
+    "updated_at",
 }
 
 
@@ -100,10 +107,22 @@ class TestRegisterValidation:
             ({**VALID, "is_admin": True}, "is_admin"),
         ],
         ids=[
-            "no-email", "no-username", "no-password", "bad-email", "long-email", "email-int",
-            "short-username", "long-username", "space-username", "newline-username",
-            "nul-username", "short-password", "long-password", "huge-password",
-            "null-password", "unknown-field",
+            "no-email",
+            "no-username",
+            "no-password",
+            "bad-email",
+            "long-email",
+            "email-int",
+            "short-username",
+            "long-username",
+            "space-username",
+            "newline-username",
+            "nul-username",
+            "short-password",
+            "long-password",
+            "huge-password",
+            "null-password",
+            "unknown-field",
         ],
     )
     def test_register_when_field_invalid_returns_422_naming_field_and_adds_nothing(

@@ -53,8 +53,11 @@ class TestSecurityHeaders:
     def test_production_when_serving_sends_hsts(self):
         env = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, "DATABASE_URL": "sqlite://"}
         app = create_app(
-            ProductionConfig(env), overrides={"APP_BASE_URL": "https://a.example",
-                                              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379"},
+            ProductionConfig(env),
+            overrides={
+                "APP_BASE_URL": "https://a.example",
+                "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
+            },
         )
 
         response = app.test_client().get("/health")
@@ -73,9 +76,11 @@ class TestCors:
             client = app.test_client()
             allowed = client.options(
                 "/api/v1/users/me",
-                headers={"Origin": "https://app.example",
-                         "Access-Control-Request-Method": "GET",
-                         "Access-Control-Request-Headers": "Authorization"},
+                headers={
+                    "Origin": "https://app.example",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "Authorization",
+                },
             )
             other = client.get("/health", headers={"Origin": "https://evil.example"})
 
@@ -104,8 +109,14 @@ class TestRequestId:
 class TestJsonLogs:
     def test_formatter_when_record_has_extras_writes_one_json_object(self):
         record = logging.makeLogRecord(
-            {"name": "myapp.audit", "levelname": "INFO", "msg": "login.succeeded",
-             "event": "login.succeeded", "user_id": 7, "request_id": "r-1"}
+            {
+                "name": "myapp.audit",
+                "levelname": "INFO",
+                "msg": "login.succeeded",
+                "event": "login.succeeded",
+                "user_id": 7,
+                "request_id": "r-1",
+            }
         )
 
         line = JSONFormatter().format(record)
@@ -117,8 +128,9 @@ class TestJsonLogs:
         assert entry["level"] == "INFO" and entry["time"].endswith("+00:00")
 
     def test_app_logger_when_configured_writes_json_lines(self, app):
-        handlers = [h for h in logging.getLogger("myapp").handlers
-                    if isinstance(h.formatter, JSONFormatter)]
+        handlers = [
+            h for h in logging.getLogger("myapp").handlers if isinstance(h.formatter, JSONFormatter)
+        ]
 
         assert len(handlers) == 1  # once, however many apps were created
 

@@ -68,9 +68,7 @@ class TestVerifyEmail:
         assert response.status_code == 400
         assert response.mimetype == "application/problem+json"
 
-    def test_verify_when_token_expired_returns_400_and_stays_unverified(
-        self, app, client, outbox
-    ):
+    def test_verify_when_token_expired_returns_400_and_stays_unverified(self, app, client, outbox):
         lifetime = timedelta(seconds=app.config["EMAIL_VERIFICATION_TOKEN_EXPIRES"])
         with freeze_time("2026-03-01 12:00:00") as clock:
             user_id = client.post(REGISTER, json=NEW_USER).get_json()["id"]

@@ -36,7 +36,11 @@ def count_users() -> int:
 class TestCreateAdmin:
     def test_create_admin_when_password_prompted_twice_creates_verified_admin(self, cli):
         result = cli(
-            "create-admin", "--email", "Root@Example.com", "--username", "root",
+            "create-admin",
+            "--email",
+            "Root@Example.com",
+            "--username",
+            "root",
             input=f"{PASSWORD}\n{PASSWORD}\n",
         )
 
@@ -53,21 +57,35 @@ class TestCreateAdmin:
         register = mocker.spy(AccountService, "register")
 
         result = cli(
-            "create-admin", "--email", "Root@Example.com", "--username", "Root",
-            "--password-stdin", input=f"{PASSWORD}\n",
+            "create-admin",
+            "--email",
+            "Root@Example.com",
+            "--username",
+            "Root",
+            "--password-stdin",
+            input=f"{PASSWORD}\n",
         )
 
         assert result.exit_code == 0, result.output
         register.assert_called_once_with(
-            mocker.ANY, email="root@example.com", username="root", password=PASSWORD,
-            is_admin=True, is_verified=True,
+            mocker.ANY,
+            email="root@example.com",
+            username="root",
+            password=PASSWORD,
+            is_admin=True,
+            is_verified=True,
         )
         assert outbox == []  # the operator vouches for the address
 
     def test_create_admin_when_password_from_stdin_creates_admin(self, cli):
         result = cli(
-            "create-admin", "--email", "root@example.com", "--username", "root",
-            "--password-stdin", input=f"{PASSWORD}\n",
+            "create-admin",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
+            "--password-stdin",
+            input=f"{PASSWORD}\n",
         )
 
         assert result.exit_code == 0, result.output
@@ -75,7 +93,11 @@ class TestCreateAdmin:
 
     def test_create_admin_when_confirmation_differs_asks_again(self, cli):
         result = cli(
-            "create-admin", "--email", "root@example.com", "--username", "root",
+            "create-admin",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
             input=f"{PASSWORD}\nsomething else entirely\n{PASSWORD}\n{PASSWORD}\n",
         )
 
@@ -91,8 +113,13 @@ class TestCreateAdmin:
         self, cli, password, reason
     ):
         result = cli(
-            "create-admin", "--email", "root@example.com", "--username", "root",
-            "--password-stdin", input=f"{password}\n",
+            "create-admin",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
+            "--password-stdin",
+            input=f"{password}\n",
         )
 
         assert result.exit_code == 2
@@ -104,16 +131,19 @@ class TestCreateAdmin:
     )
     def test_create_admin_when_identity_invalid_refuses(self, cli, email, username):
         result = cli(
-            "create-admin", "--email", email, "--username", username,
-            "--password-stdin", input=f"{PASSWORD}\n",
+            "create-admin",
+            "--email",
+            email,
+            "--username",
+            username,
+            "--password-stdin",
+            input=f"{PASSWORD}\n",
         )
 
         assert result.exit_code == 2
         assert count_users() == 0
 
-    def test_create_admin_when_user_exists_without_promote_explains_and_changes_nothing(
-        self, cli
-    ):
+    def test_create_admin_when_user_exists_without_promote_explains_and_changes_nothing(self, cli):
         UserFactory(email="root@example.com", username="root")
 
         result = cli("create-admin", "--email", "root@example.com", "--username", "root")
@@ -146,8 +176,13 @@ class TestCreateAdmin:
         UserFactory(email="someone@example.com", username="root")
 
         result = cli(
-            "create-admin", "--email", "root@example.com", "--username", "root",
-            "--password-stdin", input=f"{PASSWORD}\n",
+            "create-admin",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
+            "--password-stdin",
+            input=f"{PASSWORD}\n",
         )
 
         assert result.exit_code == 1

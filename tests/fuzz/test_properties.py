@@ -33,8 +33,10 @@ FIELD_NAMES = sorted({name for schema in SCHEMAS for name in schema().fields})
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=8), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELD_NAMES) | st.text(max_size=8), children, max_size=6)
+    ),
     max_leaves=12,
 )
 # Objects whose keys are the schemas' own field names reach the field validators.

@@ -44,9 +44,11 @@ class TestConcurrentRefresh:
         with real_app.app_context():
             user = UserFactory()
             email = user.email
-        tokens = real_app.test_client().post(
-            "/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD}
-        ).get_json()
+        tokens = (
+            real_app.test_client()
+            .post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
+            .get_json()
+        )
         headers = {"Authorization": f"Bearer {tokens['refresh_token']}"}
 
         statuses = race(

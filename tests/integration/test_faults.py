@@ -38,9 +38,12 @@ def terminate_connections(url) -> int:
             ).scalar()
             # pg_terminate_backend only signals: wait for the backends to go.
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and connection.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"), backends
-            ).scalar():
+            while (
+                time.monotonic() < deadline
+                and connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE datname = :name"), backends
+                ).scalar()
+            ):
                 time.sleep(0.05)
     finally:
         admin.dispose()
@@ -74,9 +77,7 @@ class TestDroppedConnections:
             bearer_for(client)
             killed = terminate_connections(database.url)
 
-            response = client.post(
-                "/api/v1/auth/login", json=LOGIN
-            )
+            response = client.post("/api/v1/auth/login", json=LOGIN)
 
         assert killed >= 1
         assert response.status_code == 200  # the ping found it dead; another was used
@@ -103,9 +104,7 @@ class TestDatabaseOutage:
         down = {
             "me": client.get("/api/v1/users/me", headers=headers),
             "ready": client.get("/ready"),
-            "login": client.post(
-                "/api/v1/auth/login", json=LOGIN
-            ),
+            "login": client.post("/api/v1/auth/login", json=LOGIN),
         }
         health = client.get("/health")
         proxy.restore()

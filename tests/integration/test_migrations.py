@@ -7,9 +7,9 @@ from pathlib import Path
 
 import flask_migrate
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from myapp import create_app
@@ -52,14 +52,26 @@ class TestMigrations:
     def test_upgrade_when_users_exist_counts_them_and_keeps_counting(self, migration_app):
         flask_migrate.upgrade(directory=MIGRATIONS, revision="0004")
         users = sa.table(
-            "users", sa.column("email"), sa.column("username"), sa.column("password_hash"),
-            sa.column("created_at", UTCDateTime), sa.column("updated_at", UTCDateTime),
+            "users",
+            sa.column("email"),
+            sa.column("username"),
+            sa.column("password_hash"),
+            sa.column("created_at", UTCDateTime),
+            sa.column("updated_at", UTCDateTime),
         )
         now = datetime.now(UTC)
 
         def rows(*names):
-            return [{"email": f"{name}@example.com", "username": name, "password_hash": "x",
-                     "created_at": now, "updated_at": now} for name in names]
+            return [
+                {
+                    "email": f"{name}@example.com",
+                    "username": name,
+                    "password_hash": "x",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for name in names
+            ]
 
         with db.engine.begin() as connection:
             connection.execute(sa.insert(users), rows("u0", "u1", "u2"))

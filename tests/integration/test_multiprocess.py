@@ -52,9 +52,7 @@ def _servers(database):
 
 
 def login(server) -> dict:
-    status, tokens = server.call(
-        "POST", "/api/v1/auth/login", LOGIN
-    )
+    status, tokens = server.call("POST", "/api/v1/auth/login", LOGIN)
     assert status == 200, tokens
     return tokens
 

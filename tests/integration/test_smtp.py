@@ -72,8 +72,11 @@ class TestSMTPBackend:
     def test_send_when_credentials_configured_authenticates(self, smtp_server):
         controller, inbox = smtp_server
         backend = SMTPBackend(
-            host="127.0.0.1", port=controller.port, starttls=False,
-            username="mailer", password="s3cret",
+            host="127.0.0.1",
+            port=controller.port,
+            starttls=False,
+            username="mailer",
+            password="s3cret",
         )
 
         backend.send(MESSAGE, "no-reply@example.com")
@@ -83,8 +86,11 @@ class TestSMTPBackend:
     def test_send_when_credentials_wrong_raises_delivery_error(self, smtp_server):
         controller, inbox = smtp_server
         backend = SMTPBackend(
-            host="127.0.0.1", port=controller.port, starttls=False,
-            username="mailer", password="wrong",
+            host="127.0.0.1",
+            port=controller.port,
+            starttls=False,
+            username="mailer",
+            password="wrong",
         )
 
         with pytest.raises(EmailDeliveryError):

@@ -108,8 +108,11 @@ class TestTokenCheckCost:
         assert client.get("/api/v1/users/me", headers=headers).get_json()["username"] == "ada2"
 
 
-@pytest.mark.skipif(not IS_POSTGRESQL, reason="SQLite connections are never pinged: "
-                    "nothing can drop them (the PostgreSQL environment runs these)")
+@pytest.mark.skipif(
+    not IS_POSTGRESQL,
+    reason="SQLite connections are never pinged: "
+    "nothing can drop them (the PostgreSQL environment runs these)",
+)
 class TestPingAfterIdle:
     @pytest.fixture(params=[3600, 0], ids=["busy", "idle"])
     def pinged_app(self, request, tmp_path):
@@ -126,9 +129,7 @@ class TestPingAfterIdle:
             pings = mocker.spy(db.engine.dialect, "do_ping")
             event.listen(db.engine, "checkout", lambda *args: checkouts.append(1))
 
-        response = client.post(
-            "/api/v1/auth/login", json=LOGIN
-        )
+        response = client.post("/api/v1/auth/login", json=LOGIN)
 
         assert response.status_code == 200
         assert checkouts  # the login used the pool

@@ -71,9 +71,8 @@ class TestUnitOfWork:
         assert seen == []
 
     def test_use_case_when_started_inside_another_refuses(self, app):
-        with pytest.raises(RuntimeError, match="inside another"), UnitOfWork():
-            with UnitOfWork():
-                pass
+        with pytest.raises(RuntimeError, match="inside another"), UnitOfWork(), UnitOfWork():
+            pass
 
     def test_on_commit_when_outside_a_use_case_refuses(self, app):
         with pytest.raises(RuntimeError, match="outside a use case"):
@@ -130,9 +129,7 @@ class TestFailureHalfWayLeavesNothing:
         assert (fresh(user).is_active, fresh(user).token_version) == (True, 0)
         assert db.session.scalar(select(AuthSession.revoked_at)) is None
 
-    def test_user_email_change_when_verification_fails_keeps_old_address(
-        self, app, outbox, mocker
-    ):
+    def test_user_email_change_when_verification_fails_keeps_old_address(self, app, outbox, mocker):
         ada = UserFactory(email="ada@example.com", is_verified=True)
         mocker.patch.object(AccountService, "queue_verification", side_effect=BOOM)
 

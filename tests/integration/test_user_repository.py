@@ -134,9 +134,12 @@ class TestSearch(UserRepositoryTestCase):
 
     def test_search_when_q_given_matches_substring_case_insensitively(self):
         self.assertEqual(self.emails(q="CAROL"), ["carol@example.org"])
-        self.assertEqual(sorted(self.emails(q="example.org")), sorted(
-            ["carol@example.org", "bob_x@example.org", "dave@example.org", "eve@example.org"]
-        ))
+        self.assertEqual(
+            sorted(self.emails(q="example.org")),
+            sorted(
+                ["carol@example.org", "bob_x@example.org", "dave@example.org", "eve@example.org"]
+            ),
+        )
 
     def test_search_when_q_has_like_wildcards_matches_them_literally(self):
         self.assertEqual(self.emails(q="_"), ["bob_x@example.org"])
@@ -153,8 +156,14 @@ class TestSearch(UserRepositoryTestCase):
         # still be the matching slice of the one-page listing, either way.
         for skip_over_index_from in (0, SKIP_OVER_INDEX_FROM):
             with mock.patch("myapp.users.repository.SKIP_OVER_INDEX_FROM", skip_over_index_from):
-                for sort in ("created_at", "-created_at", "email", "-email", "username",
-                             "-username"):
+                for sort in (
+                    "created_at",
+                    "-created_at",
+                    "email",
+                    "-email",
+                    "username",
+                    "-username",
+                ):
                     full = self.emails(sort=sort, per_page=100)
                     for per_page in (1, 2, 3, 4):
                         with self.subTest(skip=skip_over_index_from, sort=sort, per_page=per_page):
@@ -162,8 +171,10 @@ class TestSearch(UserRepositoryTestCase):
                                 self.emails(sort=sort, per_page=per_page, page=page)
                                 for page in range(1, -(-len(full) // per_page) + 1)
                             ]
-                            self.assertEqual(pages, [full[i:i + per_page]
-                                                     for i in range(0, len(full), per_page)])
+                            self.assertEqual(
+                                pages,
+                                [full[i : i + per_page] for i in range(0, len(full), per_page)],
+                            )
 
     def test_search_when_filtered_deep_page_counts_from_the_filtered_end(self):
         users, total = self.repo.search(UserSearch(q="example.org", per_page=3, page=2))
@@ -179,9 +190,11 @@ class TestSearch(UserRepositoryTestCase):
 
 class TestDelete(UserRepositoryTestCase):
     def test_delete_when_user_has_sessions_removes_user_and_sessions(self):
-        self.repo.session.add(AuthSession(
-            user_id=self.ada.id, refresh_jti="j", expires_at=datetime(2030, 1, 1, tzinfo=UTC)
-        ))
+        self.repo.session.add(
+            AuthSession(
+                user_id=self.ada.id, refresh_jti="j", expires_at=datetime(2030, 1, 1, tzinfo=UTC)
+            )
+        )
         self.repo.session.commit()
 
         self.repo.delete(self.ada)

@@ -16,7 +16,6 @@ from myapp import create_app
 from myapp.extensions import db
 from tests.support.database import TestDatabase, database_url_for_tests
 
-
 # The one account the tests on their own databases register and log in with.
 USER = {"email": "ada@example.com", "username": "ada", "password": "a long password!"}
 LOGIN = {"email": USER["email"], "password": USER["password"]}

@@ -69,9 +69,7 @@ class TestDatabase:
         return self.url.get_backend_name() == "postgresql"
 
     def _maintenance_engine(self):
-        return create_engine(
-            self.url.set(database="postgres"), isolation_level="AUTOCOMMIT"
-        )
+        return create_engine(self.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
 
     def create(self) -> None:
         if not self.is_postgresql:

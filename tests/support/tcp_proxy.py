@@ -3,6 +3,7 @@ for one app without touching the shared PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -63,8 +64,6 @@ class TcpProxy:
 
     @staticmethod
     def _close(sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the peer may have closed it already
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         sock.close()

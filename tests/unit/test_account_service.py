@@ -47,8 +47,13 @@ class AccountServiceTestCase(unittest.TestCase):
             self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS, self.uow
         )
         self.user = User(
-            id=7, email="ada@example.com", username="ada", password_hash="$old",
-            is_active=True, is_verified=False, token_version=0,
+            id=7,
+            email="ada@example.com",
+            username="ada",
+            password_hash="$old",
+            is_active=True,
+            is_verified=False,
+            token_version=0,
         )
         self.users.get.return_value = self.user
         self.users.get_by_email.return_value = self.user
@@ -64,8 +69,14 @@ class AccountServiceTestCase(unittest.TestCase):
     def stored(self, kind: TokenPurpose, bound_to: str, **changes) -> ActionToken:
         """Make the repository hold the token "raw" of this kind, with ``changes``."""
         row = ActionToken(
-            id=1, user_id=7, purpose=kind, token_hash=digest("raw"), binding=digest(bound_to),
-            created_at=NOW, expires_at=NOW + timedelta(minutes=30), used_at=None,
+            id=1,
+            user_id=7,
+            purpose=kind,
+            token_hash=digest("raw"),
+            binding=digest(bound_to),
+            created_at=NOW,
+            expires_at=NOW + timedelta(minutes=30),
+            used_at=None,
         )
         for key, value in changes.items():
             setattr(row, key, value)

@@ -77,8 +77,7 @@ class TestOnlyTheUnitOfWorkCommits:
 
     def test_repositories_when_read_never_roll_back_either(self):
         offenders = {
-            relative(path): calls_named(path, "rollback")
-            for path in PACKAGE.rglob("repository.py")
+            relative(path): calls_named(path, "rollback") for path in PACKAGE.rglob("repository.py")
         }
 
         assert offenders and all(lines == [] for lines in offenders.values()), offenders
@@ -102,5 +101,7 @@ class TestDomainsDependOneWay:
         bad = tmp_path / "bad.py"
         bad.write_text("from myapp.auth import bearer\nimport myapp.auth.service\ndb.commit()\n")
 
-        assert imports_domain(bad, "auth") == ["myapp.auth", "myapp.auth.bearer", "myapp.auth.service"]
+        found = imports_domain(bad, "auth")
+
+        assert found == ["myapp.auth", "myapp.auth.bearer", "myapp.auth.service"]
         assert calls_named(bad, "commit") == [3]

@@ -46,8 +46,12 @@ class AuthServiceTestCase(unittest.TestCase):
             session_lifetime=LIFETIME,
         )
         self.user = User(
-            id=7, email="ada@example.com", username="ada", password_hash="$h",
-            is_active=True, token_version=0,
+            id=7,
+            email="ada@example.com",
+            username="ada",
+            password_hash="$h",
+            is_active=True,
+            token_version=0,
         )
         self.enterContext(freeze_time(NOW))
 

@@ -89,8 +89,8 @@ class TestEnvironment:
             {"JWT_ACCESS_TOKEN_EXPIRES": "60", "JWT_REFRESH_TOKEN_EXPIRES": "120"}
         )
 
-        assert config.JWT_ACCESS_TOKEN_EXPIRES == timedelta(seconds=60)
-        assert config.JWT_REFRESH_TOKEN_EXPIRES == timedelta(seconds=120)
+        assert timedelta(seconds=60) == config.JWT_ACCESS_TOKEN_EXPIRES
+        assert timedelta(seconds=120) == config.JWT_REFRESH_TOKEN_EXPIRES
 
     def test_development_when_no_database_url_uses_sqlite_in_instance_folder(self, tmp_path):
         app = create_app(DevelopmentConfig({}))

@@ -19,8 +19,13 @@ from myapp.mail import (
 )
 
 SMTP_CONFIG = {
-    "SMTP_HOST": "mail.example.com", "SMTP_PORT": "2525", "SMTP_STARTTLS": True,
-    "SMTP_SSL": False, "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_TIMEOUT": 5,
+    "SMTP_HOST": "mail.example.com",
+    "SMTP_PORT": "2525",
+    "SMTP_STARTTLS": True,
+    "SMTP_SSL": False,
+    "SMTP_USERNAME": "u",
+    "SMTP_PASSWORD": "p",
+    "SMTP_TIMEOUT": 5,
 }
 
 
@@ -56,8 +61,15 @@ class TestBackends(unittest.TestCase):
 
         self.assertEqual(
             backend,
-            SMTPBackend(host="mail.example.com", port=2525, starttls=True, ssl=False,
-                        username="u", password="p", timeout=5.0),
+            SMTPBackend(
+                host="mail.example.com",
+                port=2525,
+                starttls=True,
+                ssl=False,
+                username="u",
+                password="p",
+                timeout=5.0,
+            ),
         )
 
     def test_backend_from_config_when_unknown_raises(self):

@@ -27,10 +27,25 @@ class UserServiceTestCase(unittest.TestCase):
         self.events = mock.create_autospec(AccountEvents, instance=True)
         self.uow = FakeUnitOfWork()
         self.service = UserService(self.users, self.passwords, self.events, self.uow)
-        self.admin = User(id=1, email="root@example.com", username="root", is_admin=True,
-                          is_active=True, token_version=0, password_hash="$a")
-        self.user = User(id=7, email="ada@example.com", username="ada", is_admin=False,
-                         is_active=True, is_verified=True, token_version=0, password_hash="$h")
+        self.admin = User(
+            id=1,
+            email="root@example.com",
+            username="root",
+            is_admin=True,
+            is_active=True,
+            token_version=0,
+            password_hash="$a",
+        )
+        self.user = User(
+            id=7,
+            email="ada@example.com",
+            username="ada",
+            is_admin=False,
+            is_active=True,
+            is_verified=True,
+            token_version=0,
+            password_hash="$h",
+        )
         self.users.get.side_effect = {1: self.admin, 7: self.user}.get
         self.users.find_conflicts.return_value = (False, False)
         self.users.save.side_effect = lambda user: user
@@ -162,8 +177,14 @@ class TestAdminUpdate(UserServiceTestCase):
         self.assertEqual(self.uow.commits, 1)
 
     def test_admin_update_when_demoting_admin_revokes_everything(self):
-        other_admin = User(id=9, email="o@example.com", username="o", is_admin=True,
-                           is_active=True, token_version=4)
+        other_admin = User(
+            id=9,
+            email="o@example.com",
+            username="o",
+            is_admin=True,
+            is_active=True,
+            token_version=4,
+        )
         self.users.get.side_effect = {1: self.admin, 9: other_admin}.get
 
         self.service.admin_update(self.admin, 9, {"is_admin": False})
