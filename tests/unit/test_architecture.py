@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,47 @@ class TestDomainsDependOneWay:
 
         assert found == ["myapp.auth", "myapp.auth.bearer", "myapp.auth.service"]
         assert calls_named(bad, "commit") == [3]
+
+
+DOCUMENT = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+# `myapp/auth/service.py:AuthService.login`: a file and a dotted name defined in it.
+REFERENCE = re.compile(r"`(myapp/[\w/]+\.py):([\w.]+)`")
+
+
+def defined_names(path: Path) -> set[str]:
+    """Every function and class in the module, with methods as ``Class.method``."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(prefix + child.name)
+                visit(child, f"{prefix}{child.name}.")
+
+    visit(ast.parse(path.read_text(), filename=str(path)), "")
+    return names
+
+
+class TestArchitectureDocument:
+    def test_document_when_read_opens_with_the_two_request_traces(self):
+        headings = [line for line in DOCUMENT.read_text().splitlines() if line.startswith("#")]
+
+        assert headings[:4] == [
+            "# Architecture",
+            "## Two requests, hop by hop",
+            "### `GET /api/v1/users/me`",
+            "### `POST /api/v1/auth/login`",
+        ]
+
+    def test_every_file_function_reference_when_resolved_exists(self):
+        references = REFERENCE.findall(DOCUMENT.read_text())
+        root = PACKAGE.parent
+
+        missing = [
+            f"{file}:{name}"
+            for file, name in references
+            if not (root / file).is_file() or name not in defined_names(root / file)
+        ]
+
+        assert len(references) >= 30, "the traces name every hop"
+        assert missing == []
