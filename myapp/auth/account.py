@@ -160,10 +160,10 @@ class AccountService:
     # -- password reset ---------------------------------------------------------
     def request_password_reset(self, email: str) -> None:
         """Send a reset link if an active account has this email; say nothing either way."""
+        user = self.users.get_by_email(email)
+        if user is None or not user.is_active:
+            return
         with self.uow:
-            user = self.users.get_by_email(email)
-            if user is None or not user.is_active:
-                return
             token = self._issue(
                 user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
             )

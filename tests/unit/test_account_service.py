@@ -20,11 +20,12 @@ from myapp.auth.account import (
 )
 from myapp.auth.models import ActionToken, TokenPurpose
 from myapp.auth.repository import ActionTokenRepository, SessionRepository
+from myapp.database.unit_of_work import UnitOfWork
 from myapp.mail import EmailDeliveryError, EmailService
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository
-from tests.support.fakes import FakeUnitOfWork
+from tests.support.fakes import FakeSession
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RESET_BINDING = "$old\nada@example.com"  # the password hash and email it was sent to
@@ -42,7 +43,8 @@ class AccountServiceTestCase(unittest.TestCase):
         self.tokens = mock.create_autospec(ActionTokenRepository, instance=True)
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.email = mock.create_autospec(EmailService, instance=True)
-        self.uow = FakeUnitOfWork()
+        self.db = FakeSession()
+        self.uow = UnitOfWork(self.db)
         self.service = AccountService(
             self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS, self.uow
         )
@@ -106,7 +108,7 @@ class TestRegister(AccountServiceTestCase):
         (row,), _ = self.tokens.add.call_args
         self.assertEqual(row.purpose, TokenPurpose.EMAIL_VERIFICATION)
         self.email.send.assert_called_once()
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_register_when_vouched_for_creates_verified_admin_without_email(self):
         user = self.service.register(
@@ -116,7 +118,7 @@ class TestRegister(AccountServiceTestCase):
         self.assertEqual((user.is_admin, user.is_verified), (True, True))
         self.tokens.add.assert_not_called()
         self.email.send.assert_not_called()
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_register_when_email_taken_raises_conflict_and_adds_nothing(self):
         self.users.find_conflicts.return_value = (True, False)
@@ -148,7 +150,7 @@ class TestRegister(AccountServiceTestCase):
             caught.exception.detail, "An account with this email or username already exists."
         )
         self.email.send.assert_not_called()
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
 
 class TestRequestPasswordReset(AccountServiceTestCase):
@@ -169,7 +171,7 @@ class TestRequestPasswordReset(AccountServiceTestCase):
             (TokenPurpose.PASSWORD_RESET, digest("$old\nada@example.com")),
         )
         self.assertEqual(row.expires_at, NOW + timedelta(minutes=30))
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_request_reset_when_account_unknown_sends_nothing(self):
         self.users.get_by_email.return_value = None
@@ -206,7 +208,7 @@ class TestResetPassword(AccountServiceTestCase):
         self.assertEqual((self.user.password_hash, self.user.token_version), ("$new", 1))
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.users.save.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_reset_when_token_unknown_raises(self):
         self.tokens.get_by_hash.return_value = None
@@ -261,7 +263,7 @@ class TestEmailVerification(AccountServiceTestCase):
         self.assertEqual(row.binding, digest("ada@example.com"))
         self.assertEqual(row.expires_at, NOW + timedelta(hours=24))
         self.assertEqual(row.token_hash, digest(token))
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_verify_email_when_token_valid_marks_user_verified(self):
         self.stored(TokenPurpose.EMAIL_VERIFICATION, "ada@example.com")

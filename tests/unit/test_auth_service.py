@@ -18,11 +18,12 @@ from myapp.auth.service import (
     RefreshTokenSpent,
 )
 from myapp.auth.tokens import TokenPair, TokenService
+from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import NotFound
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
 from myapp.users.repository import UserRepository
-from tests.support.fakes import FakeUnitOfWork
+from tests.support.fakes import FakeSession
 
 TOKENS = TokenPair(access_token="a", refresh_token="r", expires_in=900)
 LIFETIME = timedelta(days=30)
@@ -36,7 +37,8 @@ class AuthServiceTestCase(unittest.TestCase):
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         self.tokens = mock.create_autospec(TokenService, instance=True)
         self.tokens.issue.return_value = TOKENS
-        self.uow = FakeUnitOfWork()
+        self.db = FakeSession()
+        self.uow = UnitOfWork(self.db)
         self.service = AuthService(
             self.users,
             self.sessions,
@@ -114,7 +116,7 @@ class TestAuthenticate(AuthServiceTestCase):
 
         self.assertEqual(self.user.password_hash, "$new")
         self.users.save.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_login_when_hash_current_saves_nothing(self):
         self.service.login("pw", email="ada@example.com")
@@ -143,7 +145,7 @@ class TestLogin(AuthServiceTestCase):
         )
         self.assertEqual(len(created.refresh_jti), 36)
         self.tokens.issue.assert_called_once_with(self.user, created, fresh=True)
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (1, 0))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
 
     def test_login_when_credentials_rejected_creates_no_session(self):
         self.passwords.verify.return_value = False
@@ -153,7 +155,7 @@ class TestLogin(AuthServiceTestCase):
 
         self.sessions.create.assert_not_called()
         self.tokens.issue.assert_not_called()
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
     def test_login_when_tokens_cannot_be_issued_rolls_the_session_back(self):
         self.tokens.issue.side_effect = RuntimeError("signing failed")
@@ -162,7 +164,7 @@ class TestLogin(AuthServiceTestCase):
             self.service.login("pw", email="ada@example.com")
 
         self.sessions.create.assert_called_once()
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
 
 class TestRefresh(AuthServiceTestCase):
@@ -181,7 +183,7 @@ class TestRefresh(AuthServiceTestCase):
         self.assertNotEqual(new, "jti-1")
         self.tokens.issue.assert_called_once_with(self.user, self.auth_session, fresh=False)
         self.sessions.revoke.assert_not_called()
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_refresh_when_token_already_spent_revokes_family_and_raises(self):
         with self.assertRaises(RefreshTokenReused):
@@ -191,7 +193,7 @@ class TestRefresh(AuthServiceTestCase):
         self.sessions.rotate.assert_not_called()
         self.tokens.issue.assert_not_called()
         # The revocation is the outcome: committed, although the caller gets a 401.
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (1, 0))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
 
     def test_refresh_when_concurrent_refresh_won_raises_without_revoking(self):
         self.sessions.rotate.return_value = False
@@ -208,7 +210,7 @@ class TestLogoutAndSessions(AuthServiceTestCase):
         self.service.logout(self.user, "s1")
 
         self.sessions.revoke.assert_called_once_with("s1", NOW)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_logout_everywhere_when_called_bumps_version_and_revokes_all(self):
         self.service.logout_everywhere(self.user)
@@ -216,7 +218,7 @@ class TestLogoutAndSessions(AuthServiceTestCase):
         self.assertEqual(self.user.token_version, 1)
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.users.save.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_logout_everywhere_when_version_already_bumped_increments_it(self):
         self.user.token_version = 4
@@ -238,7 +240,7 @@ class TestLogoutAndSessions(AuthServiceTestCase):
 
         self.sessions.get_active_for_user.assert_called_once_with("s2", 7, NOW)
         self.sessions.revoke.assert_called_once_with("s2", NOW)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_revoke_session_when_not_owned_raises_not_found_and_revokes_nothing(self):
         self.sessions.get_active_for_user.return_value = None

@@ -8,13 +8,14 @@ from unittest import mock
 
 from freezegun import freeze_time
 
+from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import Conflict, NotFound
 from myapp.passwords import PasswordHasher
 from myapp.users.events import AccountEvents
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository, UserSearch
 from myapp.users.service import SelfLockout, UserPage, UserService, WrongPassword
-from tests.support.fakes import FakeUnitOfWork
+from tests.support.fakes import FakeSession
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -25,7 +26,8 @@ class UserServiceTestCase(unittest.TestCase):
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
         # What other domains (auth) do about a change is theirs; here: that it is announced.
         self.events = mock.create_autospec(AccountEvents, instance=True)
-        self.uow = FakeUnitOfWork()
+        self.db = FakeSession()
+        self.uow = UnitOfWork(self.db)
         self.service = UserService(self.users, self.passwords, self.events, self.uow)
         self.admin = User(
             id=1,
@@ -83,7 +85,7 @@ class TestUpdateProfile(UserServiceTestCase):
         self.assertTrue(result.is_verified)
         self.users.save.assert_called_once_with(self.user)
         self.events.email_changed.assert_not_called()
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_update_when_email_changes_resets_verification_and_announces_it(self):
         self.service.update_profile(self.user, {"email": "new@example.com"})
@@ -91,7 +93,7 @@ class TestUpdateProfile(UserServiceTestCase):
         self.assertEqual(self.user.email, "new@example.com")
         self.assertFalse(self.user.is_verified)
         self.events.email_changed.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_update_when_email_unchanged_keeps_verification(self):
         self.service.update_profile(self.user, {"email": "ada@example.com"})
@@ -108,7 +110,7 @@ class TestUpdateProfile(UserServiceTestCase):
                     self.service.update_profile(self.user, {"email": "x@example.com"})
 
                 self.users.save.assert_not_called()
-                self.assertEqual(self.uow.commits, 0)
+                self.assertEqual(self.db.commits, 0)
 
     def test_update_when_save_loses_race_raises_conflict_and_rolls_back(self):
         self.users.save.side_effect = DuplicateUserError("unique")
@@ -120,7 +122,7 @@ class TestUpdateProfile(UserServiceTestCase):
             caught.exception.detail, "An account with this email or username already exists."
         )
         self.events.email_changed.assert_not_called()
-        self.assertEqual((self.uow.commits, self.uow.rollbacks), (0, 1))
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
 
 class TestChangePassword(UserServiceTestCase):
@@ -134,7 +136,7 @@ class TestChangePassword(UserServiceTestCase):
         self.passwords.verify.assert_called_once_with("$h", "old pw")
         self.events.password_changed.assert_called_once_with(self.user, keep_session="s1")
         self.users.save.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_change_password_when_current_wrong_raises_and_changes_nothing(self):
         self.passwords.verify.return_value = False
@@ -146,7 +148,7 @@ class TestChangePassword(UserServiceTestCase):
         self.assertEqual(self.user.password_hash, "$h")
         self.events.password_changed.assert_not_called()
         self.users.save.assert_not_called()
-        self.assertEqual(self.uow.commits, 0)
+        self.assertEqual(self.db.commits, 0)
 
 
 class TestDeleteAccount(UserServiceTestCase):
@@ -156,7 +158,7 @@ class TestDeleteAccount(UserServiceTestCase):
         self.service.delete_account(self.user, "pw")
 
         self.users.delete.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_delete_account_when_password_wrong_raises_and_keeps_user(self):
         self.passwords.verify.return_value = False
@@ -174,7 +176,7 @@ class TestAdminUpdate(UserServiceTestCase):
         self.assertFalse(result.is_active)
         self.assertEqual(result.token_version, 1)
         self.events.access_lost.assert_called_once_with(self.user)
-        self.assertEqual(self.uow.commits, 1)
+        self.assertEqual(self.db.commits, 1)
 
     def test_admin_update_when_demoting_admin_revokes_everything(self):
         other_admin = User(
@@ -207,7 +209,7 @@ class TestAdminUpdate(UserServiceTestCase):
 
                 self.assertTrue(self.admin.is_admin and self.admin.is_active)
                 self.users.save.assert_not_called()
-                self.assertEqual(self.uow.commits, 0)
+                self.assertEqual(self.db.commits, 0)
 
     def test_admin_update_when_renaming_self_is_allowed(self):
         self.service.admin_update(self.admin, 1, {"username": "boss"})
