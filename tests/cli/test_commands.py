@@ -24,6 +24,10 @@ def cli(app):
     return invoke
 
 
+def create_admin(cli, *flags, email="root@example.com", username="root", input=None):
+    return cli("create-admin", "--email", email, "--username", username, *flags, input=input)
+
+
 def user_by_email(email: str) -> User | None:
     db.session.expire_all()
     return db.session.scalar(select(User).where(User.email == email))
@@ -35,14 +39,7 @@ def count_users() -> int:
 
 class TestCreateAdmin:
     def test_create_admin_when_password_prompted_twice_creates_verified_admin(self, cli):
-        result = cli(
-            "create-admin",
-            "--email",
-            "Root@Example.com",
-            "--username",
-            "root",
-            input=f"{PASSWORD}\n{PASSWORD}\n",
-        )
+        result = create_admin(cli, email="Root@Example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
 
         admin = user_by_email("root@example.com")
         assert result.exit_code == 0, result.output
@@ -56,13 +53,11 @@ class TestCreateAdmin:
     ):
         register = mocker.spy(AccountService, "register")
 
-        result = cli(
-            "create-admin",
-            "--email",
-            "Root@Example.com",
-            "--username",
-            "Root",
+        result = create_admin(
+            cli,
             "--password-stdin",
+            email="Root@Example.com",
+            username="Root",
             input=f"{PASSWORD}\n",
         )
 
@@ -78,27 +73,14 @@ class TestCreateAdmin:
         assert outbox == []  # the operator vouches for the address
 
     def test_create_admin_when_password_from_stdin_creates_admin(self, cli):
-        result = cli(
-            "create-admin",
-            "--email",
-            "root@example.com",
-            "--username",
-            "root",
-            "--password-stdin",
-            input=f"{PASSWORD}\n",
-        )
+        result = create_admin(cli, "--password-stdin", input=f"{PASSWORD}\n")
 
         assert result.exit_code == 0, result.output
         assert user_by_email("root@example.com").is_admin
 
     def test_create_admin_when_confirmation_differs_asks_again(self, cli):
-        result = cli(
-            "create-admin",
-            "--email",
-            "root@example.com",
-            "--username",
-            "root",
-            input=f"{PASSWORD}\nsomething else entirely\n{PASSWORD}\n{PASSWORD}\n",
+        result = create_admin(
+            cli, input=f"{PASSWORD}\nsomething else entirely\n{PASSWORD}\n{PASSWORD}\n"
         )
 
         assert result.exit_code == 0, result.output
@@ -112,15 +94,7 @@ class TestCreateAdmin:
     def test_create_admin_when_password_weak_refuses_and_creates_nothing(
         self, cli, password, reason
     ):
-        result = cli(
-            "create-admin",
-            "--email",
-            "root@example.com",
-            "--username",
-            "root",
-            "--password-stdin",
-            input=f"{password}\n",
-        )
+        result = create_admin(cli, "--password-stdin", input=f"{password}\n")
 
         assert result.exit_code == 2
         assert reason in result.output
@@ -130,14 +104,8 @@ class TestCreateAdmin:
         ("email", "username"), [("not-an-email", "root"), ("root@example.com", "no spaces")]
     )
     def test_create_admin_when_identity_invalid_refuses(self, cli, email, username):
-        result = cli(
-            "create-admin",
-            "--email",
-            email,
-            "--username",
-            username,
-            "--password-stdin",
-            input=f"{PASSWORD}\n",
+        result = create_admin(
+            cli, "--password-stdin", email=email, username=username, input=f"{PASSWORD}\n"
         )
 
         assert result.exit_code == 2
@@ -146,7 +114,7 @@ class TestCreateAdmin:
     def test_create_admin_when_user_exists_without_promote_explains_and_changes_nothing(self, cli):
         UserFactory(email="root@example.com", username="root")
 
-        result = cli("create-admin", "--email", "root@example.com", "--username", "root")
+        result = create_admin(cli)
 
         assert result.exit_code == 1
         assert "--promote" in result.output
@@ -155,9 +123,7 @@ class TestCreateAdmin:
     def test_create_admin_when_user_exists_with_promote_makes_it_admin(self, cli):
         UserFactory(email="root@example.com", username="root")
 
-        result = cli(
-            "create-admin", "--email", "root@example.com", "--username", "root", "--promote"
-        )
+        result = create_admin(cli, "--promote")
 
         assert result.exit_code == 0
         assert "Promoted root@example.com" in result.output
@@ -166,7 +132,7 @@ class TestCreateAdmin:
     def test_create_admin_when_already_admin_is_idempotent(self, cli):
         UserFactory(email="root@example.com", username="root", is_admin=True)
 
-        result = cli("create-admin", "--email", "root@example.com", "--username", "root")
+        result = create_admin(cli)
 
         assert result.exit_code == 0
         assert "already an administrator" in result.output
@@ -175,15 +141,7 @@ class TestCreateAdmin:
     def test_create_admin_when_username_taken_by_other_refuses(self, cli):
         UserFactory(email="someone@example.com", username="root")
 
-        result = cli(
-            "create-admin",
-            "--email",
-            "root@example.com",
-            "--username",
-            "root",
-            "--password-stdin",
-            input=f"{PASSWORD}\n",
-        )
+        result = create_admin(cli, "--password-stdin", input=f"{PASSWORD}\n")
 
         assert result.exit_code == 1
         assert "username root is taken" in result.output
