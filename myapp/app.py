@@ -23,15 +23,23 @@ from myapp.users import events as user_events
 def create_app(
     config: str | type[Config] | Config | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    instance_path: str | None = None,
 ) -> Flask:
     """Build the app.
 
     ``config``: a name (development, testing, production), a config class or
     instance; default: the ``MYAPP_CONFIG`` environment variable, else development.
     ``overrides`` win over everything, including ``MYAPP_*`` variables.
+    ``instance_path``: the instance folder (default: ``instance/`` beside the package).
     """
     # An API: no static folder (nothing to serve, and no /static route to probe).
-    app = Flask(__name__.split(".")[0], instance_relative_config=True, static_folder=None)
+    app = Flask(
+        __name__.split(".")[0],
+        instance_path=instance_path,
+        instance_relative_config=True,
+        static_folder=None,
+    )
     configure_app(app, resolve_config(config), overrides)
     configure_logging(app)
     register_extensions(app)
@@ -52,6 +60,7 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
         # MYAPP_JWT_ACCESS_TOKEN_EXPIRES=600 arrives as an int: seconds.
         if isinstance(app.config[key], int):
             app.config[key] = timedelta(seconds=app.config[key])
+    config.provide_secret_key(app.config, app.instance_path)
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
 

@@ -39,34 +39,61 @@ def prune_tokens() -> None:
 
 @click.command("create-admin")
 @click.option("--email", required=True, help="Email address of the administrator.")
-@click.option("--username", required=True, help="Username of the administrator.")
+@click.option(
+    "--username",
+    help="Username of the administrator (required to create one; with --promote, "
+    "the existing account's username must match).",
+)
 @click.option(
     "--password-stdin",
     is_flag=True,
     help="Read the password from standard input (first line) instead of prompting.",
 )
 @click.option("--promote", is_flag=True, help="Make an existing user with this email admin.")
-def create_admin(email: str, username: str, password_stdin: bool, promote: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --promote: promote even though the account's email is not verified.",
+)
+def create_admin(
+    email: str, username: str | None, password_stdin: bool, promote: bool, force: bool
+) -> None:
     """Create an administrator (or, with --promote, promote an existing user).
 
     Goes through the API's registration (its schema and use case), so every rule
     on emails, usernames and passwords is the same.
     """
-    identity = _load(RegisterSchema(only=("email", "username")), email=email, username=username)
+    fields = {"email": email} if username is None else {"email": email, "username": username}
+    identity = _load(RegisterSchema(only=tuple(fields)), **fields)
     users = UserService.from_app()
     existing = users.find_by_email(identity["email"])
     if existing is not None:
         if existing.is_admin:
             click.echo(f"{existing.email} is already an administrator; nothing to do.")
-        elif promote:
-            users.promote(existing)
-            click.echo(f"Promoted {existing.email} to administrator.")
-        else:
+            return
+        if not promote:
             raise click.ClickException(
                 f"A user with email {existing.email} exists and is not an administrator; "
                 "run again with --promote to make it one."
             )
+        if "username" in identity and identity["username"] != existing.username:
+            raise click.ClickException(
+                f"The account with email {existing.email} has the username "
+                f"{existing.username}, not {identity['username']}: not promoted."
+            )
+        if not existing.is_verified and not force:
+            # Anyone can register the address an operator means to promote: until
+            # its owner has proven it, that account may be an impostor's.
+            raise click.ClickException(
+                f"The email {existing.email} of that account is not verified, so its "
+                "owner may not be who you think: not promoted. Have the owner verify "
+                "it, or run again with --force if you are sure."
+            )
+        users.promote(existing)
+        click.echo(f"Promoted {existing.email} to administrator.")
         return
+    if "username" not in identity:
+        raise click.UsageError("--username is required to create an administrator.")
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -9,14 +9,21 @@ an integer).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import secrets
+import tempfile
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
-# A known-bad marker, not a secret: production refuses to run with it.
-INSECURE_DEFAULT_SECRET = "dev-insecure-secret-change-me-in-production"  # noqa: S105
+logger = logging.getLogger(__name__)
+
 MIN_JWT_SECRET_BYTES = 32
+# Where development keeps the secret it generated (in the instance folder).
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+# Testing's secret: random, made once per process (apps of one test run agree).
+_TESTING_SECRET = secrets.token_urlsafe(48)
 
 
 class ConfigurationError(RuntimeError):
@@ -42,8 +49,10 @@ class Config:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
-        self.SECRET_KEY = env.get("SECRET_KEY", INSECURE_DEFAULT_SECRET)
-        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY", self.SECRET_KEY)
+        # No secret is ever written in the source: without SECRET_KEY each
+        # environment provides one (provide_secret_key) or refuses to start.
+        self.SECRET_KEY: str | None = env.get("SECRET_KEY")
+        self.JWT_SECRET_KEY: str | None = env.get("JWT_SECRET_KEY")
         # A relative SQLite path is resolved inside the instance folder by Flask-SQLAlchemy.
         self.SQLALCHEMY_DATABASE_URI: str | None = normalise_database_url(
             env.get("DATABASE_URL", "sqlite:///myapp.db")
@@ -51,8 +60,9 @@ class Config:
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
             seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
         )
+        # The idle lifetime of a session: a refresh token unused this long is dead.
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(
-            seconds=int(env.get("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600))
+            seconds=int(env.get("JWT_REFRESH_TOKEN_EXPIRES", 7 * 24 * 3600))
         )
 
     # -- HTTP -------------------------------------------------------------
@@ -64,6 +74,11 @@ class Config:
     # use; busier ones are trusted. See database._ping_after_idle.
     DATABASE_PING_AFTER_IDLE_SECONDS = 1.0
     SQLALCHEMY_RECORD_QUERIES = False
+
+    # -- Sessions -----------------------------------------------------------
+    # However often it is refreshed, a session ends this long after its login
+    # (seconds); then only a new login helps. ASVS level 2: 12 hours.
+    SESSION_ABSOLUTE_LIFETIME = 30 * 24 * 3600
 
     # -- JWT --------------------------------------------------------------
     # Algorithm pinned: a token that names another one (or "none") is rejected.
@@ -112,10 +127,17 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-* and Retry-After
     RATELIMIT_KEY_PREFIX = "myapp"
     RATELIMIT_LOGIN = "10 per minute"  # per client IP
-    RATELIMIT_LOGIN_FAILURES = "10 per hour"  # failed logins per account
+    # Wrong passwords checked per account, whichever identifier is typed and however
+    # many guesses race (spent before each check, given back on success).
+    RATELIMIT_LOGIN_FAILURES = "10 per hour"
     RATELIMIT_REGISTER = "10 per hour"  # per client IP
-    RATELIMIT_PASSWORD_RESET = "5 per hour"  # noqa: S105 - a rate, not a password  # per client IP
+    # (S105: these are rates, not passwords)
+    RATELIMIT_PASSWORD_RESET = "5 per hour"  # noqa: S105 - per client IP
     RATELIMIT_REFRESH = "60 per minute"  # per client IP
+    # Per user (access token), below:
+    RATELIMIT_PASSWORD_CHECK = "10 per hour"  # noqa: S105 - DELETE /me, PUT /me/password
+    RATELIMIT_VERIFY_RESEND = "3 per hour"  # POST /auth/verify-email/resend
+    RATELIMIT_PROFILE_UPDATE = "30 per hour"  # PATCH /users/me
     # Number of reverse proxies in front of the app whose X-Forwarded-For is
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
     PROXY_FIX_X_FOR = 0
@@ -134,6 +156,12 @@ class Config:
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "api/openapi.json"
 
+    def provide_secret_key(self, config: MutableMapping[str, Any], instance_path: str) -> None:
+        """Fill in ``SECRET_KEY`` when none was configured (each environment its way);
+        the JWT secret defaults to it."""
+        if not config.get("JWT_SECRET_KEY"):
+            config["JWT_SECRET_KEY"] = config.get("SECRET_KEY")
+
     def validate(self, config: Mapping[str, Any]) -> None:
         """Check the final configuration (after environment overrides)."""
 
@@ -141,6 +169,14 @@ class Config:
 class DevelopmentConfig(Config):
     NAME = "development"
     DEBUG = False  # `flask run --debug` turns on the debugger deliberately.
+
+    def provide_secret_key(self, config: MutableMapping[str, Any], instance_path: str) -> None:
+        # A key of this instance's own, kept in the instance folder so that
+        # restarts keep their sessions; never one from the source, which anyone
+        # could read and forge tokens with.
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = instance_secret_key(instance_path)
+        super().provide_secret_key(config, instance_path)
 
 
 class TestingConfig(Config):
@@ -150,9 +186,9 @@ class TestingConfig(Config):
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
         env = os.environ if environ is None else environ
-        # Fixed keys for tests only; production refuses to start without its own.
-        self.SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa: S105
-        self.JWT_SECRET_KEY = "testing-jwt-secret-" + "0123456789abcdef" * 4
+        # Random per process: nothing a test token is signed with is ever published.
+        self.SECRET_KEY = _TESTING_SECRET
+        self.JWT_SECRET_KEY = _TESTING_SECRET
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             env.get("TEST_DATABASE_URL", "sqlite://")
         )
@@ -168,6 +204,8 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     NAME = "production"
+    # Real mail: the console backend would write live reset links to the log.
+    EMAIL_BACKEND = "smtp"
     # Served over HTTPS only (APP_BASE_URL must be https): tell browsers to stick to it.
     HSTS_ENABLED = True
     # Counters shared by every process behind the load balancer.
@@ -185,12 +223,11 @@ class ProductionConfig(Config):
         problems = []
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             problems.append("DATABASE_URL is not set")
-        secret = config.get("SECRET_KEY")
-        if not secret or secret == INSECURE_DEFAULT_SECRET:
-            problems.append("SECRET_KEY is missing or the insecure default")
+        if not config.get("SECRET_KEY"):
+            problems.append("SECRET_KEY is missing")
         jwt_secret = config.get("JWT_SECRET_KEY")
-        if not jwt_secret or jwt_secret == INSECURE_DEFAULT_SECRET:
-            problems.append("JWT_SECRET_KEY is missing or the insecure default")
+        if not jwt_secret:
+            problems.append("JWT_SECRET_KEY is missing")
         elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
             # HS256 with a short key is brute-forceable offline from any issued token.
             problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
@@ -203,6 +240,9 @@ class ProductionConfig(Config):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
         if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
+        if config.get("EMAIL_BACKEND") != "smtp":
+            # console writes live reset links to the log; memory sends nothing.
+            problems.append("EMAIL_BACKEND must be smtp (console and memory send no mail)")
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems))
 
@@ -229,3 +269,28 @@ def resolve_config(config: str | type[Config] | Config | None) -> Config:
     if isinstance(config, type):
         config = config()
     return config
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """This instance's generated secret: read from the instance folder, or made
+    there (mode 0600) on first start. Processes starting at once agree: the file
+    appears whole or not at all (a hard link), and the first to link it wins."""
+    path = os.path.join(instance_path, SECRET_KEY_FILE)
+    if not os.path.exists(path):
+        os.makedirs(instance_path, exist_ok=True)
+        descriptor, draft = tempfile.mkstemp(dir=instance_path)  # mode 0600
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            os.link(draft, path)
+            logger.warning(
+                "No SECRET_KEY set: generated one in %s (kept for restarts). "
+                "Set SECRET_KEY to choose your own.",
+                path,
+            )
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(draft)
+    with open(path) as file:
+        return file.read().strip()

@@ -55,6 +55,15 @@ class Unavailable(AppError):
     headers = {"Retry-After": "5"}
 
 
+class TooManyRequests(AppError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    detail = "Too many requests; try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Forbidden(AppError):
     status = HTTPStatus.FORBIDDEN
     detail = "You are not allowed to do this."

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -35,13 +36,26 @@ class EmailBackend(Protocol):
     def send(self, message: EmailMessage, sender: str) -> None: ...
 
 
+# The secret part of a link in an email: ?token=... (reset, verification).
+_TOKEN_IN_LINK = re.compile(r"([?&]token=)[^\s&]+")
+
+
 class ConsoleBackend:
-    """Writes the message to the log: development, where nothing should be sent."""
+    """Writes the message to the log: development, where nothing should be sent.
+
+    Links carry live tokens (a reset link is the account): they are shown only
+    where ``show_tokens`` (development, testing), and redacted anywhere else, where
+    logs travel further.
+    """
+
+    def __init__(self, *, show_tokens: bool = False) -> None:
+        self.show_tokens = show_tokens
 
     def send(self, message: EmailMessage, sender: str) -> None:
-        logger.info(
-            "Email to %s from %s: %s\n%s", message.to, sender, message.subject, message.body
+        body = (
+            message.body if self.show_tokens else _TOKEN_IN_LINK.sub(r"\1[redacted]", message.body)
         )
+        logger.info("Email to %s from %s: %s\n%s", message.to, sender, message.subject, body)
 
 
 class MemoryBackend:
@@ -99,7 +113,7 @@ class EmailService:
 def backend_from_config(config: Mapping[str, Any]) -> EmailBackend:
     name = config["EMAIL_BACKEND"]
     if name == "console":
-        return ConsoleBackend()
+        return ConsoleBackend(show_tokens=config.get("CONFIG_NAME") in ("development", "testing"))
     if name == "memory":
         return MemoryBackend()
     if name == "smtp":

@@ -9,20 +9,30 @@ two test apps) overwrite each other's settings.
 Values come from configuration (``RATELIMIT_LOGIN``, ...), storage from
 ``RATELIMIT_STORAGE_URI`` (``memory://`` in development, Redis in production so
 that every process counts together).
+
+Limits that need to know who is asking (the account a login names, the user a
+token belongs to) are ``Budget``s, spent by the code that knows: a service, or a
+view behind its ``jwt_required`` (``per_user``).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
+from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+from limits.strategies import RateLimiter
 from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from myapp.errors import Unavailable, handle_app_error
+from myapp.errors import TooManyRequests, Unavailable, handle_app_error
 
 EXTENSION_KEY = "myapp.limiter"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,15 +44,10 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def failed_authentication(response: Response) -> bool:
-    return bool(response.status_code == 401)
-
-
 @dataclass(frozen=True)
 class LimitSpec:
     config_key: str
     key_func: Callable[[], str] = client_ip
-    deduct_when: Callable[[Response], bool] | None = None
     message: str = "Too many requests; try again later."
 
 
@@ -50,15 +55,12 @@ def rate_limit(
     config_key: str,
     *,
     key_func: Callable[[], str] = client_ip,
-    deduct_when: Callable[[Response], bool] | None = None,
     message: str = "Too many requests; try again later.",
 ) -> Callable[[F], F]:
     """Mark a view as limited by the limit string in ``config[config_key]``."""
 
     def mark(view: F) -> F:
-        view.__dict__.setdefault("rate_limits", []).append(
-            LimitSpec(config_key, key_func, deduct_when, message)
-        )
+        view.__dict__.setdefault("rate_limits", []).append(LimitSpec(config_key, key_func, message))
         return view
 
     return mark
@@ -83,7 +85,6 @@ def init_rate_limits(app: Flask) -> Limiter:
             view = limiter.limit(
                 _configured(spec.config_key),
                 key_func=spec.key_func,
-                deduct_when=spec.deduct_when,
                 error_message=spec.message,
                 scope=f"{endpoint}:{spec.config_key}",
             )(view)
@@ -103,3 +104,60 @@ def _configured(config_key: str) -> Callable[[], str]:
 def limiter_of(app: Flask) -> Limiter:
     limiter: Limiter = app.extensions[EXTENSION_KEY]
     return limiter
+
+
+class Budget:
+    """So many uses per window for each key (an account, a user), spent before the
+    work it pays for.
+
+    Spending is one atomic increment in the rate-limit storage (Redis INCR in
+    production), so however many requests race, at most the limit pass; and every
+    process behind the load balancer spends from the same count.
+    """
+
+    def __init__(
+        self, strategy: RateLimiter | None, limit: RateLimitItem, scope: str, message: str
+    ) -> None:
+        self._strategy = strategy  # None: rate limits are switched off
+        self._limit = limit
+        self._scope = scope
+        self._message = message
+
+    @classmethod
+    def of(cls, app: Flask, config_key: str, message: str) -> Budget:
+        """The budget ``config[config_key]`` (``"10 per hour"``), in ``app``'s storage."""
+        limiter = limiter_of(app)
+        strategy = limiter.limiter if limiter.enabled else None
+        # Under the app's key prefix, like every Flask-Limiter key: apps sharing a
+        # Redis keep their counts apart.
+        scope = f"{app.config['RATELIMIT_KEY_PREFIX']}:{config_key}"
+        return cls(strategy, parse(app.config[config_key]), scope, message)
+
+    def spend(self, key: str) -> None:
+        """Take one use for ``key``, or raise ``TooManyRequests`` (with Retry-After)."""
+        if self._strategy is None or self._strategy.hit(self._limit, self._scope, key):
+            return
+        reset_at, _ = self._strategy.get_window_stats(self._limit, self._scope, key)
+        raise TooManyRequests(self._message, retry_after=max(1, math.ceil(reset_at - time.time())))
+
+    def refund(self, key: str) -> None:
+        """Give back the use just spent for ``key`` (the work turned out free)."""
+        if self._strategy is not None:
+            self._strategy.storage.incr(
+                self._limit.key_for(self._scope, key), self._limit.get_expiry(), amount=-1
+            )
+
+
+def per_user(config_key: str, message: str) -> Callable[[F], F]:
+    """Inside ``jwt_required``: each call spends one use of the caller's budget
+    ``config[config_key]``. Views that name the same key share one budget."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            Budget.of(current_app, config_key, message).spend(str(get_jwt_identity()))
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate

@@ -84,6 +84,15 @@ class AuthActions:
         assert response.status_code == 200, response.get_json()
         return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
+    def refreshed_headers_for(self, user) -> dict[str, str]:
+        """Headers with a non-fresh access token: one from a refresh, not a login."""
+        refresh = self.login(email=user.email).get_json()["refresh_token"]
+        response = self._client.post(
+            "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {refresh}"}
+        )
+        assert response.status_code == 200, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
 
 @pytest.fixture
 def auth(client):

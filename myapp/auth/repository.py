@@ -10,6 +10,7 @@ from sqlalchemy import CursorResult, Result, Select, delete, select, update
 
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.database.unit_of_work import Repository
+from myapp.users.models import User
 
 
 class SessionRepository(Repository):
@@ -18,6 +19,32 @@ class SessionRepository(Repository):
         self.session.add(auth_session)
         self.session.flush()
         return auth_session
+
+    def create_if_unchanged(
+        self, auth_session: AuthSession, password_hash: str, token_version: int
+    ) -> bool:
+        """Add the session (flushed) only if its user is still active with this
+        password hash and token version; False, adding nothing, otherwise.
+
+        The user's row stays share-locked until commit (PostgreSQL; SQLite runs
+        writers one at a time anyway): a concurrent password change either waits
+        and then revokes this session with the others, or commits first and this
+        check sees it.
+        """
+        unchanged = self.session.execute(
+            select(User.id)
+            .where(
+                User.id == auth_session.user_id,
+                User.is_active.is_(True),
+                User.password_hash == password_hash,
+                User.token_version == token_version,
+            )
+            .with_for_update(read=True)
+        ).first()
+        if unchanged is None:
+            return False
+        self.create(auth_session)
+        return True
 
     def get(self, session_id: str) -> AuthSession | None:
         return self.session.get(AuthSession, session_id)

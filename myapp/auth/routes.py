@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import request, url_for
 from flask_jwt_extended import current_user, get_jwt, jwt_required
-from marshmallow import EXCLUDE, ValidationError
 
 from myapp.access import BEARER, current_session_id
 from myapp.auth.account import AccountService
@@ -24,7 +23,7 @@ from myapp.auth.schemas import (
 from myapp.auth.service import AuthService, ClientInfo
 from myapp.auth.tokens import TokenPair
 from myapp.openapi import Blueprint, problems
-from myapp.ratelimit import client_ip, failed_authentication, rate_limit
+from myapp.ratelimit import per_user, rate_limit
 from myapp.users.models import User
 from myapp.users.schemas import UserSchema
 
@@ -40,31 +39,8 @@ RESET_REQUESTED = {
 }
 
 
-# The identifier fields of a login, normalised exactly as the view's parse does.
-_LOGIN_IDENTIFIER = LoginSchema(only=("email", "username"))
-
-
 def client_info() -> ClientInfo:
     return ClientInfo(user_agent=request.user_agent.string[:255] or None, ip=request.remote_addr)
-
-
-def login_account() -> str:
-    """The account a login names, for the per-account limit: the identifier as the
-    schema normalises it, so letter case or whitespace cannot open a fresh counter.
-
-    The limit is checked before the view parses the body, hence this early read.
-    """
-    identifier: dict[str, str]
-    try:
-        body: Any = request.get_json(silent=True)
-        identifier = _LOGIN_IDENTIFIER.load(body, unknown=EXCLUDE)
-    except (RecursionError, ValidationError):  # the view will answer 400 or 422
-        identifier = {}
-    if "email" in identifier:
-        return "email:" + identifier["email"]
-    if "username" in identifier:
-        return "username:" + identifier["username"]
-    return "ip:" + client_ip()
 
 
 @blp.route("/register", methods=["POST"])
@@ -85,21 +61,14 @@ def register(data: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
 @blp.route("/login", methods=["POST"])
 @problems(blp, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
-# Per account, counting failures only: slows password guessing against one account
-# from many addresses, while the owner's successful logins cost nothing.
-@rate_limit(
-    "RATELIMIT_LOGIN_FAILURES",
-    key_func=login_account,
-    deduct_when=failed_authentication,
-    message="Too many failed logins for this account; try again later.",
-)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 def login(data: dict[str, Any]) -> TokenPair:
     """Log in: exchange credentials for tokens.
 
     Takes an email or a username, and the password. Returns a fresh access token
-    and a refresh token, and starts a session.
+    and a refresh token, and starts a session. Besides the limit per address, each
+    account has a budget of wrong passwords per window (429 once it is spent).
     """
     password = data.pop("password")
     return AuthService.from_app().login(password, client=client_info(), **data)
@@ -193,10 +162,12 @@ def verify_email(data: dict[str, str]) -> User:
 
 
 @blp.route("/verify-email/resend", methods=["POST"])
-@problems(blp, 401, 409)
+@problems(blp, 401, 409, 429)
 @blp.doc(security=BEARER)
 @blp.response(202, MessageSchema)
 @jwt_required()
+# Per user: each call mails an address of the caller's choosing.
+@per_user("RATELIMIT_VERIFY_RESEND", "Too many verification emails; try again later.")
 def resend_verification() -> dict[str, str]:
     """Send a new verification email (409 when already verified)."""
     AccountService.from_app().resend_verification(current_user)

@@ -19,9 +19,10 @@ from myapp.auth.repository import SessionRepository
 from myapp.auth.tokens import TokenPair, TokenService
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
-from myapp.errors import NotFound, Unauthorized
+from myapp.errors import NotFound, TooManyRequests, Unauthorized
 from myapp.extensions import passwords
 from myapp.passwords import PasswordHasher
+from myapp.ratelimit import Budget
 from myapp.users.models import User
 from myapp.users.repository import UserRepository
 
@@ -40,12 +41,28 @@ class RefreshTokenSpent(Unauthorized):
     detail = "Refresh token already used."
 
 
+class SessionExpired(Unauthorized):
+    detail = "The session has reached its maximum lifetime. Log in again."
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a password was checked against: if either changes before the session
+    is stored, the password no longer opens one."""
+
+    password_hash: str
+    token_version: int
+
+
 @dataclass(frozen=True)
 class ClientInfo:
     """Who is logging in, as far as the HTTP layer can tell."""
 
     user_agent: str | None = None
     ip: str | None = None
+
+
+FAILED_LOGINS_MESSAGE = "Too many failed logins for this account; try again later."
 
 
 def new_jti() -> str:
@@ -60,27 +77,36 @@ class AuthService:
         passwords: PasswordHasher,
         tokens: TokenService,
         uow: UnitOfWork,
+        failed_logins: Budget,
         *,
         session_lifetime: timedelta,
+        session_absolute_lifetime: timedelta,
     ) -> None:
         self.users = users
         self.sessions = sessions
         self.passwords = passwords
         self.tokens = tokens
         self.uow = uow
-        # A session lives as long as its refresh token; each rotation extends it.
+        # Wrong passwords checked per account and window, whatever the concurrency.
+        self.failed_logins = failed_logins
+        # A session lives as long as its refresh token (idle lifetime): each rotation
+        # extends it, but never past its login plus the absolute lifetime.
         self.session_lifetime = session_lifetime
+        self.session_absolute_lifetime = session_absolute_lifetime
 
     @classmethod
     def from_app(cls) -> AuthService:
         """The service wired for the current app (what routes call)."""
+        config = current_app.config
         return cls(
             UserRepository(),
             SessionRepository(),
             passwords,
             TokenService(),
             UnitOfWork(),
-            session_lifetime=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+            Budget.of(current_app, "RATELIMIT_LOGIN_FAILURES", FAILED_LOGINS_MESSAGE),
+            session_lifetime=config["JWT_REFRESH_TOKEN_EXPIRES"],
+            session_absolute_lifetime=timedelta(seconds=config["SESSION_ABSOLUTE_LIFETIME"]),
         )
 
     def login(
@@ -92,20 +118,28 @@ class AuthService:
         client: ClientInfo = ClientInfo(),
     ) -> TokenPair:
         """Check the credentials, start a session, issue a fresh token pair."""
+        user, credential, new_hash = self._authenticate(password, email=email, username=username)
+        now = utcnow()
+        auth_session = AuthSession(
+            user_id=user.id,
+            refresh_jti=new_jti(),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + min(self.session_lifetime, self.session_absolute_lifetime),
+            user_agent=client.user_agent,
+            ip=client.ip,
+        )
         with self.uow:
-            user = self._authenticate(password, email=email, username=username)
-            now = utcnow()
-            auth_session = self.sessions.create(
-                AuthSession(
-                    user_id=user.id,
-                    refresh_jti=new_jti(),
-                    created_at=now,
-                    last_used_at=now,
-                    expires_at=now + self.session_lifetime,
-                    user_agent=client.user_agent,
-                    ip=client.ip,
-                )
-            )
+            # A password change or reset that landed while the password was being
+            # checked wins: the old password must not open a session after it.
+            if not self.sessions.create_if_unchanged(
+                auth_session, credential.password_hash, credential.token_version
+            ):
+                audit("login.failed", user_id=user.id, reason="credential_changed")
+                raise InvalidCredentials()
+            if new_hash is not None:
+                user.password_hash = new_hash
+                self.users.save(user)
             # Inside the transaction: a session nobody got tokens for must not remain.
             tokens = self.tokens.issue(user, auth_session, fresh=True)
         audit("login.succeeded", user_id=user.id, session_id=auth_session.id)
@@ -127,8 +161,13 @@ class AuthService:
             if auth_session is None or auth_session.refresh_jti != jti:
                 reused = True
                 self.sessions.revoke(session_id, now)
-            elif self.sessions.rotate(session_id, jti, new_jti(), now, now + self.session_lifetime):
-                tokens = self.tokens.issue(user, auth_session, fresh=False)
+            else:
+                deadline = auth_session.created_at + self.session_absolute_lifetime
+                if deadline <= now:
+                    raise SessionExpired()
+                expires_at = min(now + self.session_lifetime, deadline)
+                if self.sessions.rotate(session_id, jti, new_jti(), now, expires_at):
+                    tokens = self.tokens.issue(user, auth_session, fresh=False)
         if reused:
             audit("refresh.reuse_detected", user_id=user.id, session_id=session_id)
             raise RefreshTokenReused()
@@ -164,11 +203,14 @@ class AuthService:
 
     def _authenticate(
         self, password: str, *, email: str | None = None, username: str | None = None
-    ) -> User:
-        """The active user these credentials belong to, or ``InvalidCredentials``.
+    ) -> tuple[User, Credential, str | None]:
+        """The active user these credentials belong to, the credential the password
+        was checked against, and a new hash when the stored one is outdated; or
+        ``InvalidCredentials``, or ``TooManyRequests`` once the account's budget of
+        wrong passwords is spent.
 
-        The lookup reads outside the transaction and nothing is written before the
-        hash is checked, so no transaction is open during the hash.
+        Reads outside any transaction and writes nothing, so none is open during
+        the hash.
         """
         if email is not None:
             user = self.users.find_for_login(email=email)
@@ -176,20 +218,33 @@ class AuthService:
             user = self.users.find_for_login(username=username)
         else:
             raise InvalidCredentials()
+        # Per account, whichever identifier was typed; an unknown one has its own
+        # budget, so a 429 never tells whether an account exists.
+        budget_key = f"user:{user.id}" if user is not None else f"unknown:{email or username}"
+        # Spent before the check (an atomic increment): however many guesses race,
+        # at most the budget's worth of passwords are checked.
+        try:
+            self.failed_logins.spend(budget_key)
+        except TooManyRequests:
+            audit("login.throttled", user_id=user.id if user is not None else None)
+            raise
         if user is None:
             # Same cost as a real check: response time must not reveal unknown users.
             self.passwords.verify_dummy(password)
             audit("login.failed", reason="unknown_user")
             raise InvalidCredentials()
-        if not self.passwords.verify(user.password_hash, password):
+        credential = Credential(user.password_hash, user.token_version)
+        if not self.passwords.verify(credential.password_hash, password):
             audit("login.failed", user_id=user.id, reason="wrong_password")
             raise InvalidCredentials()
+        # The right password costs nothing: the owner's own logins never lock them out.
+        self.failed_logins.refund(budget_key)
         if not user.is_active:
             audit("login.failed", user_id=user.id, reason="inactive")
             raise InvalidCredentials()
-        if self.passwords.needs_rehash(user.password_hash):
+        new_hash = None
+        if self.passwords.needs_rehash(credential.password_hash):
             # Parameters were raised since this hash was made: upgrade it now that
             # we hold the plain password.
-            user.password_hash = self.passwords.hash(password)
-            self.users.save(user)
-        return user
+            new_hash = self.passwords.hash(password)
+        return user, credential, new_hash

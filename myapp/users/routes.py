@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 
 from myapp.access import BEARER, admin_required, current_session_id, require_fresh_token
 from myapp.openapi import Blueprint, problems
+from myapp.ratelimit import per_user
 from myapp.users.models import User
 from myapp.users.repository import UserSearch
 from myapp.users.schemas import (
@@ -26,6 +27,10 @@ from myapp.users.schemas import (
 from myapp.users.service import UserPage, UserService
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts.")
+
+# Shared by every endpoint that checks the current password: each check is an
+# argon2 hash (CPU and memory) and a guess at the password.
+PASSWORD_CHECKS_MESSAGE = "Too many password checks; try again later."  # noqa: S105
 
 PAGINATION_HEADER = {
     "X-Pagination": {
@@ -65,11 +70,13 @@ def get_me() -> User:
 
 
 @blp.route("/me", methods=["PATCH"])
-@problems(blp, 401, 409, 422)
+@problems(blp, 401, 409, 422, 429)
 @blp.doc(security=BEARER)
 @blp.arguments(ProfileUpdateSchema)
 @blp.response(200, UserSchema)
 @jwt_required()
+# Per user: a 409 tells whether an email or username is taken (as registration does).
+@per_user("RATELIMIT_PROFILE_UPDATE", "Too many profile changes; try again later.")
 def update_me(data: dict[str, Any]) -> User:
     """Change your username and/or email (only these fields).
 
@@ -82,23 +89,25 @@ def update_me(data: dict[str, Any]) -> User:
 
 
 @blp.route("/me", methods=["DELETE"])
-@problems(blp, 401, 403, 422)
+@problems(blp, 401, 403, 422, 429)
 @blp.doc(security=BEARER)
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
 @jwt_required()
+@per_user("RATELIMIT_PASSWORD_CHECK", PASSWORD_CHECKS_MESSAGE)
 def delete_me(data: dict[str, str]) -> None:
     """Delete your account, its sessions and tokens (the password confirms it)."""
     UserService.from_app().delete_account(current_user, data["password"])
 
 
 @blp.route("/me/password", methods=["PUT"])
-@problems(blp, 401, 403, 422)
+@problems(blp, 401, 403, 422, 429)
 @blp.doc(security=BEARER)
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)
 # Fresh: a stolen long-lived session must not be enough to take the account over.
 @jwt_required(fresh=True)
+@per_user("RATELIMIT_PASSWORD_CHECK", PASSWORD_CHECKS_MESSAGE)
 def change_password(data: dict[str, str]) -> None:
     """Change the password (fresh access token: from a login, not a refresh).
 
@@ -150,6 +159,10 @@ def update_user(data: dict[str, Any], user_id: int) -> User:
     Deactivating or demoting revokes the user's sessions at once. Administrators
     cannot deactivate or demote themselves (409).
     """
+    # As for /users/me: whoever changes where reset links go, or who is an
+    # administrator, hands accounts over, so a stolen refreshed session must not do it.
+    if "email" in data or data.get("is_admin") is True:
+        require_fresh_token()
     return UserService.from_app().admin_update(current_user, user_id, data)
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -10,12 +12,24 @@ from myapp.schemas import Text
 from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH
 
 
-def normalise_email(email: str) -> str:
-    """Trimmed and lower-cased: the one form stored and looked up.
+def canonical_email(email: str) -> str:
+    """The one form a mailbox is stored and looked up in, or ``EmailNotValidError``.
 
-    Input is normalised here, at the schema, once: services and repositories
-    receive the stored form.
+    email-validator checks the syntax (no DNS lookup) and writes the domain one way
+    (IDNA decoded, Unicode NFC), so ``a@xn--bcher-kva.de`` and ``a@bücher.de`` are
+    one mailbox and so one account; then everything is lower-cased, as before.
+    Input is normalised here, at the schema, once: services and repositories receive
+    the stored form.
     """
+    return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+
+
+def normalise_email(email: str) -> str:
+    """``canonical_email`` for an address typed to find an account (login, reset):
+    one that is not an address stays as typed, trimmed and lower-cased (it matches
+    nobody; refusing it would tell nothing more)."""
+    with contextlib.suppress(EmailNotValidError):
+        return canonical_email(email)
     return email.strip().lower()
 
 
@@ -26,39 +40,46 @@ def normalise_username(username: str) -> str:
 
 # \A...\Z, not ^...$: "$" would also accept a trailing newline.
 USERNAME_PATTERN = rf"\A[A-Za-z0-9_.-]{{{USERNAME_MIN_LENGTH},{USERNAME_MAX_LENGTH}}}\Z"
+USERNAME_RULE = (
+    f"Must be {USERNAME_MIN_LENGTH}-{USERNAME_MAX_LENGTH} ASCII letters, digits, '_', '.' or '-'."
+)
 
 
 class NormalisedEmail(fields.Email):
-    """An email address, trimmed and lower-cased before it is validated."""
+    """An email address being set: valid syntax (email-validator's), in its
+    canonical form (``canonical_email``)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("validate", validate.Length(max=EMAIL_MAX_LENGTH))
         kwargs.setdefault("metadata", {}).setdefault("example", "ada@example.com")
         super().__init__(**kwargs)
+        # email-validator, below, is the one judge of syntax.
+        self.validators = [v for v in self.validators if not isinstance(v, validate.Email)]
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str):
-            value = normalise_email(value)
-        return super()._deserialize(value, attr, data, **kwargs)
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return canonical_email(value)
+        except EmailNotValidError:
+            raise self.make_error("invalid") from None
 
 
 class Username(Text):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault(
             "validate",
-            validate.Regexp(
-                USERNAME_PATTERN,
-                error=(
-                    f"Must be {USERNAME_MIN_LENGTH}-{USERNAME_MAX_LENGTH} letters, digits, "
-                    "'_', '.' or '-'."
-                ),
-            ),
+            validate.Regexp(USERNAME_PATTERN, error=USERNAME_RULE),
         )
         kwargs.setdefault("metadata", {}).setdefault("example", "ada")
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         value = super()._deserialize(value, attr, data, **kwargs)
+        if not value.isascii():
+            # Checked before lower-casing, which maps some non-ASCII letters (the
+            # Kelvin sign) to ASCII ones: only what is typed as ASCII is accepted,
+            # so no name can look like another's in the admin list.
+            raise ValidationError(USERNAME_RULE)
         return normalise_username(value)
 
 

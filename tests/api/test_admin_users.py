@@ -242,6 +242,68 @@ class TestAdminUpdateUser:
         assert response.get_json()["detail"] == "User not found."
 
 
+class TestAdminFreshTokenRule:
+    """Through /users/<id> as through /users/me: changing an email (where reset links
+    go) or granting admin needs a fresh token. No back door for an admin's own
+    account either."""
+
+    @pytest.mark.parametrize(
+        "change", [{"email": "taken.over@example.com"}, {"is_admin": True}], ids=["email", "admin"]
+    )
+    def test_update_when_token_refreshed_and_change_hands_over_returns_401_and_changes_nothing(
+        self, client, auth, admin_user, user, outbox, change
+    ):
+        headers = auth.refreshed_headers_for(admin_user)
+
+        response = client.patch(f"{USERS}/{user.id}", json=change, headers=headers)
+
+        stored = reload(user.id)
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "A fresh token is required: log in again."
+        assert "invalid_token" in response.headers["WWW-Authenticate"]
+        assert (stored.email, stored.is_admin) == (user.email, False)
+        assert outbox == []
+
+    def test_update_own_email_when_token_refreshed_returns_401_as_me_does(
+        self, client, auth, admin_user
+    ):
+        headers = auth.refreshed_headers_for(admin_user)
+
+        through_id = client.patch(
+            f"{USERS}/{admin_user.id}", json={"email": "new@example.com"}, headers=headers
+        )
+        through_me = client.patch(f"{USERS}/me", json={"email": "new@example.com"}, headers=headers)
+
+        assert through_id.status_code == through_me.status_code == 401
+        assert through_id.get_json()["detail"] == through_me.get_json()["detail"]
+        assert reload(admin_user.id).email == admin_user.email
+
+    @pytest.mark.parametrize(
+        "change",
+        [{"username": "renamed"}, {"is_active": False}, {"is_admin": False}],
+        ids=["username", "deactivate", "demote"],
+    )
+    def test_update_when_token_refreshed_and_change_takes_nothing_over_is_allowed(
+        self, client, auth, admin_user, change
+    ):
+        target = UserFactory(is_admin=True)
+        headers = auth.refreshed_headers_for(admin_user)
+
+        response = client.patch(f"{USERS}/{target.id}", json=change, headers=headers)
+
+        assert response.status_code == 200
+        key, value = next(iter(change.items()))
+        assert getattr(reload(target.id), key) == value
+
+    def test_update_when_token_fresh_grants_admin(self, client, user, admin_headers):
+        response = client.patch(
+            f"{USERS}/{user.id}", json={"is_admin": True}, headers=admin_headers
+        )
+
+        assert response.status_code == 200
+        assert reload(user.id).is_admin is True
+
+
 class TestAdminDeleteUser:
     def test_delete_when_other_user_removes_it_and_its_tokens(
         self, client, auth, user, admin_headers

@@ -20,13 +20,8 @@ def reload(user) -> User:
 
 
 @pytest.fixture
-def refreshed_headers(client, auth, user) -> dict[str, str]:
-    """Headers with a non-fresh access token (from a refresh)."""
-    refresh = auth.login(email=user.email).get_json()["refresh_token"]
-    access = client.post(
-        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {refresh}"}
-    ).get_json()["access_token"]
-    return {"Authorization": f"Bearer {access}"}
+def refreshed_headers(auth, user) -> dict[str, str]:
+    return auth.refreshed_headers_for(user)
 
 
 class TestUpdateProfile:

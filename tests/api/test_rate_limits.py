@@ -11,12 +11,15 @@ from sqlalchemy import func, select
 
 from myapp.auth.models import AuthSession
 from myapp.extensions import db
+from myapp.passwords import PasswordHasher
 from myapp.ratelimit import limiter_of
 from myapp.users.models import User
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.database import variant_app
 
 LOGIN = "/api/v1/auth/login"
+ME = "/api/v1/users/me"
+RESEND = "/api/v1/auth/verify-email/resend"
 RESET = "/api/v1/auth/password-reset"
 REDIS_URL = "redis://127.0.0.1:6379"
 PW = "long enough password"
@@ -166,6 +169,71 @@ class TestPerAccountLimit:
         response = client.post(LOGIN, json=credentials(user), **from_ip("203.0.113.250"))
 
         assert response.status_code == 200
+
+
+class TestPerUserLimits:
+    """Endpoints behind a token are limited per user: a token is no licence to
+    guess the password, mail a stranger, or probe for taken names without end."""
+
+    def test_password_checks_when_budget_spent_across_endpoints_return_429_unchecked(
+        self, app, client, user, auth_headers, mocker
+    ):
+        wrong_current = {"current_password": "not it", "new_password": PW}
+        for n in range(allowed(app, "RATELIMIT_PASSWORD_CHECK")):
+            # One budget for every endpoint that checks the current password.
+            if n % 2:
+                client.delete(ME, json={"password": "not it"}, headers=auth_headers)
+            else:
+                client.put(f"{ME}/password", json=wrong_current, headers=auth_headers)
+        checks = mocker.spy(PasswordHasher, "verify")
+
+        deletion = client.delete(ME, json={"password": DEFAULT_PASSWORD}, headers=auth_headers)
+        change = client.put(f"{ME}/password", json=wrong_current, headers=auth_headers)
+
+        assert_too_many(deletion)
+        assert_too_many(change)
+        assert deletion.get_json()["detail"] == "Too many password checks; try again later."
+        assert checks.call_count == 0
+        assert db.session.get(User, user.id) is not None
+
+    def test_verification_resend_when_budget_spent_returns_429_and_mails_nothing_more(
+        self, app, client, auth_headers, outbox
+    ):
+        limit = allowed(app, "RATELIMIT_VERIFY_RESEND")
+        for _ in range(limit):
+            assert client.post(RESEND, headers=auth_headers).status_code == 202
+
+        response = client.post(RESEND, headers=auth_headers)
+
+        assert_too_many(response)
+        assert response.get_json()["detail"] == "Too many verification emails; try again later."
+        assert len(outbox) == limit
+
+    def test_profile_update_when_budget_spent_returns_429_and_changes_nothing(
+        self, app, client, user, auth_headers
+    ):
+        UserFactory(username="taken")
+        for _ in range(allowed(app, "RATELIMIT_PROFILE_UPDATE")):
+            assert (
+                client.patch(ME, json={"username": "taken"}, headers=auth_headers).status_code
+                == 409
+            )
+
+        response = client.patch(ME, json={"username": "free-name"}, headers=auth_headers)
+
+        assert_too_many(response)
+        assert db.session.get(User, user.id).username == user.username
+
+    def test_budget_when_one_user_spends_it_leaves_others_theirs(
+        self, app, client, auth, auth_headers, outbox
+    ):
+        for _ in range(allowed(app, "RATELIMIT_VERIFY_RESEND")):
+            client.post(RESEND, headers=auth_headers)
+        other = auth.headers_for(UserFactory())
+
+        response = client.post(RESEND, headers=other)
+
+        assert response.status_code == 202
 
 
 class TestTrustedProxy:

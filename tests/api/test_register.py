@@ -154,3 +154,65 @@ class TestRegisterValidation:
 
         assert response.status_code == 422
         hash_spy.assert_not_called()
+
+
+class TestOneMailboxOneAccount:
+    """A mailbox has one canonical form (email-validator's: the domain IDNA-decoded),
+    and usernames are ASCII: no second account that is, or looks like, another."""
+
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [
+            ("a@bücher.de", "a@xn--bcher-kva.de"),
+            ("a@xn--bcher-kva.de", "A@BÜCHER.DE"),
+        ],
+        ids=["unicode-then-punycode", "punycode-then-upper-unicode"],
+    )
+    def test_register_when_same_mailbox_spelt_otherwise_returns_409(self, client, first, second):
+        client.post(URL, json={**VALID, "email": first})
+
+        response = client.post(URL, json={**VALID, "email": second, "username": "other"})
+
+        assert response.status_code == 409
+        assert response.get_json()["detail"] == "An account with this email already exists."
+        assert user_count() == 1
+
+    def test_register_when_domain_in_punycode_stores_the_canonical_form(self, client):
+        response = client.post(URL, json={**VALID, "email": "Ada@XN--BCHER-KVA.DE"})
+
+        assert response.status_code == 201
+        assert response.get_json()["email"] == "ada@bücher.de"
+
+    def test_login_when_mailbox_typed_in_punycode_finds_the_account(self, client):
+        client.post(URL, json={**VALID, "email": "ada@bücher.de"})
+
+        response = client.post(
+            "/api/v1/auth/login",
+            json={"email": "ada@xn--bcher-kva.de", "password": VALID["password"]},
+        )
+
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        "username",
+        ["\u0430da", "ad\u0430", "\u212ada", "\uff41da"],
+        ids=["cyrillic-a-first", "cyrillic-a-last", "kelvin-sign", "fullwidth-a"],
+    )
+    def test_register_when_username_not_ascii_returns_422_and_creates_nothing(
+        self, client, username
+    ):
+        response = client.post(URL, json={**VALID, "username": username})
+
+        assert response.status_code == 422
+        assert "ASCII" in response.get_json()["errors"]["json"]["username"][0]
+        assert user_count() == 0
+
+    @pytest.mark.parametrize(
+        "email", ["ada@localhost", "ada@example", "ada@b\u00e4d..de", "ada@exa mple.com"]
+    )
+    def test_register_when_email_not_an_address_returns_422(self, client, email):
+        response = client.post(URL, json={**VALID, "email": email})
+
+        assert response.status_code == 422
+        assert response.get_json()["errors"]["json"]["email"] == ["Not a valid email address."]
+        assert user_count() == 0

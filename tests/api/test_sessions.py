@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt as pyjwt
 import pytest
@@ -116,6 +116,51 @@ class TestRefresh:
         lifetime = app.config["JWT_REFRESH_TOKEN_EXPIRES"]
         assert row.expires_at == row.created_at + timedelta(days=1) + lifetime
         assert row.last_used_at == row.created_at + timedelta(days=1)
+
+
+class TestAbsoluteLifetime:
+    """However often a session is refreshed, it ends SESSION_ABSOLUTE_LIFETIME after
+    its login; the idle lifetime (JWT_REFRESH_TOKEN_EXPIRES) only ends it earlier."""
+
+    def test_refresh_when_kept_busy_past_the_absolute_lifetime_returns_401(
+        self, app, client, auth, user
+    ):
+        absolute = timedelta(seconds=app.config["SESSION_ABSOLUTE_LIFETIME"])
+        idle = app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+        step = idle - timedelta(hours=1)  # always refreshed before it idles out
+        login_at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        with freeze_time(login_at) as clock:
+            refresh = auth.login(email=user.email).get_json()["refresh_token"]
+            for _ in range(absolute // step):  # 4 refreshes: days 7, 14, 21, 28 or so
+                clock.tick(step)
+                response = client.post(REFRESH, headers=bearer(refresh))
+                assert response.status_code == 200, response.get_json()
+                refresh = response.get_json()["refresh_token"]
+            (row,) = sessions_of(user)
+            deadline = login_at + absolute
+            clock.move_to(deadline)
+
+            response = client.post(REFRESH, headers=bearer(refresh))
+
+        assert row.expires_at == deadline  # the last refresh extended it only this far
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "Token is no longer valid."
+
+    def test_login_when_absolute_lifetime_shorter_than_idle_expires_at_absolute(
+        self, app, client, auth, user
+    ):
+        app.config["SESSION_ABSOLUTE_LIFETIME"] = 3600
+        try:
+            auth.login(email=user.email)
+        finally:
+            app.config["SESSION_ABSOLUTE_LIFETIME"] = 30 * 24 * 3600
+
+        (row,) = sessions_of(user)
+        assert row.expires_at == row.created_at + timedelta(hours=1)
+
+    def test_defaults_when_read_are_seven_days_idle_and_thirty_absolute(self, app):
+        assert app.config["JWT_REFRESH_TOKEN_EXPIRES"] == timedelta(days=7)
+        assert app.config["SESSION_ABSOLUTE_LIFETIME"] == 30 * 24 * 3600
 
 
 class TestLogout:

@@ -120,8 +120,8 @@ class TestCreateAdmin:
         assert "--promote" in result.output
         assert user_by_email("root@example.com").is_admin is False
 
-    def test_create_admin_when_user_exists_with_promote_makes_it_admin(self, cli):
-        UserFactory(email="root@example.com", username="root")
+    def test_create_admin_when_verified_user_exists_with_promote_makes_it_admin(self, cli):
+        UserFactory(email="root@example.com", username="root", is_verified=True)
 
         result = create_admin(cli, "--promote")
 
@@ -146,6 +146,51 @@ class TestCreateAdmin:
         assert result.exit_code == 1
         assert "username root is taken" in result.output
         assert count_users() == 1
+
+
+class TestCreateAdminPromoteGuards:
+    """Anyone can register the address an operator means to promote first."""
+
+    def test_promote_when_email_unverified_refuses_and_changes_nothing(self, cli):
+        UserFactory(email="root@example.com", username="root", is_verified=False)
+
+        result = create_admin(cli, "--promote")
+
+        assert result.exit_code == 1
+        assert "not verified" in result.output and "--force" in result.output
+        assert user_by_email("root@example.com").is_admin is False
+
+    def test_promote_when_unverified_but_forced_promotes(self, cli):
+        UserFactory(email="root@example.com", username="root", is_verified=False)
+
+        result = create_admin(cli, "--promote", "--force")
+
+        assert result.exit_code == 0, result.output
+        assert user_by_email("root@example.com").is_admin is True
+
+    def test_promote_when_username_does_not_match_refuses_and_changes_nothing(self, cli):
+        UserFactory(email="root@example.com", username="impostor", is_verified=True)
+
+        result = create_admin(cli, "--promote", "--force", username="root")
+
+        assert result.exit_code == 1
+        assert "has the username impostor, not root" in result.output
+        assert user_by_email("root@example.com").is_admin is False
+
+    def test_promote_when_username_omitted_promotes_by_email_alone(self, cli):
+        UserFactory(email="root@example.com", username="someone", is_verified=True)
+
+        result = cli("create-admin", "--email", "root@example.com", "--promote")
+
+        assert result.exit_code == 0, result.output
+        assert user_by_email("root@example.com").is_admin is True
+
+    def test_create_when_username_omitted_asks_for_it_and_creates_nothing(self, cli):
+        result = cli("create-admin", "--email", "root@example.com", "--password-stdin")
+
+        assert result.exit_code == 2
+        assert "--username is required" in result.output
+        assert count_users() == 0
 
 
 class TestSeedUsers:

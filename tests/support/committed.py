@@ -7,6 +7,8 @@ created for the test and dropped after it, so nothing leaks into other tests.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,8 +32,14 @@ def bearer_for(client) -> dict[str, str]:
 
 @contextmanager
 def own_database(suffix: str) -> Iterator[TestDatabase]:
-    """A fresh database of the suite's kind, named ``<test database>_<suffix>``."""
+    """A fresh database of the suite's kind: PostgreSQL ``<test database>_<suffix>``,
+    or a SQLite file in a temporary folder (several connections can share a file,
+    not an in-memory database)."""
     url = database_url_for_tests()
+    if url.get_backend_name() == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield TestDatabase(url.set(database=os.path.join(folder, f"{suffix}.db")))
+        return
     database = TestDatabase(url.set(database=f"{url.database}_{suffix}"))
     database.create()
     try:

@@ -16,17 +16,20 @@ from myapp.auth.service import (
     InvalidCredentials,
     RefreshTokenReused,
     RefreshTokenSpent,
+    SessionExpired,
 )
 from myapp.auth.tokens import TokenPair, TokenService
 from myapp.database.unit_of_work import UnitOfWork
-from myapp.errors import NotFound
+from myapp.errors import NotFound, TooManyRequests
 from myapp.passwords import PasswordHasher
+from myapp.ratelimit import Budget
 from myapp.users.models import User
 from myapp.users.repository import UserRepository
 from tests.support.fakes import FakeSession
 
 TOKENS = TokenPair(access_token="a", refresh_token="r", expires_in=900)
-LIFETIME = timedelta(days=30)
+LIFETIME = timedelta(days=7)  # idle
+ABSOLUTE = timedelta(days=30)
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -39,13 +42,17 @@ class AuthServiceTestCase(unittest.TestCase):
         self.tokens.issue.return_value = TOKENS
         self.db = FakeSession()
         self.uow = UnitOfWork(self.db)
+        self.failed_logins = mock.create_autospec(Budget, instance=True)
+        self.sessions.create_if_unchanged.return_value = True
         self.service = AuthService(
             self.users,
             self.sessions,
             self.passwords,
             self.tokens,
             self.uow,
+            self.failed_logins,
             session_lifetime=LIFETIME,
+            session_absolute_lifetime=ABSOLUTE,
         )
         self.user = User(
             id=7,
@@ -66,7 +73,6 @@ class TestAuthenticate(AuthServiceTestCase):
         self.users.find_for_login.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
-        self.sessions.create.side_effect = lambda auth_session: auth_session
 
     def test_login_when_email_and_password_match_checks_that_user(self):
         result = self.service.login("pw", email="ada@example.com")
@@ -130,22 +136,32 @@ class TestLogin(AuthServiceTestCase):
         self.users.find_for_login.return_value = self.user
         self.passwords.verify.return_value = True
         self.passwords.needs_rehash.return_value = False
-        self.sessions.create.side_effect = lambda auth_session: auth_session
 
     def test_login_when_credentials_match_creates_session_and_issues_fresh_tokens(self):
         result = self.service.login(
             "pw", email="ada@example.com", client=ClientInfo("curl/8", "203.0.113.9")
         )
 
-        created = self.sessions.create.call_args.args[0]
+        created, checked_hash, checked_version = self.sessions.create_if_unchanged.call_args.args
         self.assertIs(result, TOKENS)
         self.assertEqual(
             (created.user_id, created.user_agent, created.ip, created.expires_at),
             (7, "curl/8", "203.0.113.9", NOW + LIFETIME),
         )
         self.assertEqual(len(created.refresh_jti), 36)
+        # Stored only if the credential is still the one the password was checked against.
+        self.assertEqual((checked_hash, checked_version), ("$h", 0))
         self.tokens.issue.assert_called_once_with(self.user, created, fresh=True)
         self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
+
+    def test_login_when_credential_changed_during_the_check_refuses_and_stores_nothing(self):
+        self.sessions.create_if_unchanged.return_value = False
+
+        with self.assertRaises(InvalidCredentials):
+            self.service.login("pw", email="ada@example.com")
+
+        self.tokens.issue.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
     def test_login_when_credentials_rejected_creates_no_session(self):
         self.passwords.verify.return_value = False
@@ -153,9 +169,10 @@ class TestLogin(AuthServiceTestCase):
         with self.assertRaises(InvalidCredentials):
             self.service.login("bad", email="ada@example.com")
 
-        self.sessions.create.assert_not_called()
+        self.sessions.create_if_unchanged.assert_not_called()
         self.tokens.issue.assert_not_called()
-        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+        # Refused before its unit of work opened: the password check holds no transaction.
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 0))
 
     def test_login_when_tokens_cannot_be_issued_rolls_the_session_back(self):
         self.tokens.issue.side_effect = RuntimeError("signing failed")
@@ -163,14 +180,63 @@ class TestLogin(AuthServiceTestCase):
         with self.assertRaises(RuntimeError):
             self.service.login("pw", email="ada@example.com")
 
-        self.sessions.create.assert_called_once()
+        self.sessions.create_if_unchanged.assert_called_once()
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+
+class TestFailedLoginBudget(AuthServiceTestCase):
+    """Each account has a budget of wrong passwords: spent before every check,
+    given back when the password is right."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.users.find_for_login.return_value = self.user
+        self.passwords.needs_rehash.return_value = False
+
+    def test_login_when_password_right_spends_then_refunds_the_accounts_budget(self):
+        self.passwords.verify.return_value = True
+
+        self.service.login("pw", username="ada")
+
+        self.failed_logins.spend.assert_called_once_with("user:7")
+        self.failed_logins.refund.assert_called_once_with("user:7")
+
+    def test_login_when_password_wrong_keeps_the_use_spent(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(InvalidCredentials):
+            self.service.login("wrong", email="ada@example.com")
+
+        self.failed_logins.spend.assert_called_once_with("user:7")
+        self.failed_logins.refund.assert_not_called()
+
+    def test_login_when_budget_spent_raises_429_before_any_password_check(self):
+        self.failed_logins.spend.side_effect = TooManyRequests("no more", retry_after=60)
+
+        with self.assertRaises(TooManyRequests) as caught:
+            self.service.login("pw", email="ada@example.com")
+
+        self.assertEqual(caught.exception.headers, {"Retry-After": "60"})
+        self.passwords.verify.assert_not_called()
+        self.sessions.create_if_unchanged.assert_not_called()
+
+    def test_login_when_account_unknown_spends_a_budget_of_the_identifier(self):
+        self.users.find_for_login.return_value = None
+
+        with self.assertRaises(InvalidCredentials):
+            self.service.login("pw", email="nobody@example.com")
+
+        # A budget of its own: a 429 for it tells no more than one for a real account.
+        self.failed_logins.spend.assert_called_once_with("unknown:nobody@example.com")
+        self.passwords.verify_dummy.assert_called_once_with("pw")
 
 
 class TestRefresh(AuthServiceTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.auth_session = AuthSession(id="s1", user_id=7, refresh_jti="jti-1")
+        self.auth_session = AuthSession(
+            id="s1", user_id=7, refresh_jti="jti-1", created_at=NOW - timedelta(days=1)
+        )
         self.sessions.get.return_value = self.auth_session
         self.sessions.rotate.return_value = True
 
@@ -202,6 +268,23 @@ class TestRefresh(AuthServiceTestCase):
             self.service.refresh(self.user, "s1", "jti-1")
 
         self.sessions.revoke.assert_not_called()
+        self.tokens.issue.assert_not_called()
+
+    def test_refresh_when_near_the_absolute_deadline_extends_only_up_to_it(self):
+        self.auth_session.created_at = NOW - ABSOLUTE + timedelta(days=2)
+
+        self.service.refresh(self.user, "s1", "jti-1")
+
+        expires_at = self.sessions.rotate.call_args.args[4]
+        self.assertEqual(expires_at, self.auth_session.created_at + ABSOLUTE)
+
+    def test_refresh_when_past_the_absolute_deadline_raises_and_rotates_nothing(self):
+        self.auth_session.created_at = NOW - ABSOLUTE
+
+        with self.assertRaises(SessionExpired):
+            self.service.refresh(self.user, "s1", "jti-1")
+
+        self.sessions.rotate.assert_not_called()
         self.tokens.issue.assert_not_called()
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from myapp import config as config_module
 from myapp import create_app
 from myapp.config import (
-    INSECURE_DEFAULT_SECRET,
+    SECRET_KEY_FILE,
     ConfigurationError,
     DevelopmentConfig,
     ProductionConfig,
@@ -44,12 +46,11 @@ class TestProductionConfig:
         ("change", "message"),
         [
             ({"SECRET_KEY": None}, "SECRET_KEY is missing"),
-            ({"SECRET_KEY": INSECURE_DEFAULT_SECRET}, "SECRET_KEY is missing or the insecure"),
             ({"SECRET_KEY": None, "JWT_SECRET_KEY": None}, "JWT_SECRET_KEY is missing"),
             ({"JWT_SECRET_KEY": "j" * 31}, "at least 32 bytes"),
             ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
         ],
-        ids=["no-secret", "default-secret", "no-jwt-secret", "short-jwt-secret", "no-database"],
+        ids=["no-secret", "no-jwt-secret", "short-jwt-secret", "no-database"],
     )
     def test_create_app_when_production_env_unsafe_refuses_to_start(self, change, message):
         env = {k: v for k, v in {**PRODUCTION_ENV, **change}.items() if v is not None}
@@ -66,12 +67,79 @@ class TestProductionConfig:
         with pytest.raises(ConfigurationError, match="APP_BASE_URL"):
             production_app(PRODUCTION_ENV, APP_BASE_URL=base_url)
 
+    @pytest.mark.parametrize("backend", ["console", "memory"])
+    def test_create_app_when_production_email_goes_nowhere_refuses_naming_it(self, backend):
+        with pytest.raises(ConfigurationError, match="EMAIL_BACKEND must be smtp"):
+            production_app(PRODUCTION_ENV, EMAIL_BACKEND=backend)
+
+    def test_production_defaults_when_read_send_real_mail(self):
+        assert production_app(PRODUCTION_ENV).config["EMAIL_BACKEND"] == "smtp"
+
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)
 
         assert config.ARGON2_MEMORY_COST >= 19 * 1024
         assert config.ARGON2_TIME_COST >= 2
         assert config.ARGON2_PARALLELISM == 1
+
+
+class TestSecretKey:
+    """No secret is ever in the source: each environment gets one of its own."""
+
+    def test_development_when_no_secret_generates_one_kept_in_the_instance_folder(
+        self, tmp_path, caplog
+    ):
+        app = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+
+        key_file = tmp_path / SECRET_KEY_FILE
+        assert key_file.read_text() == app.config["SECRET_KEY"]
+        assert len(app.config["SECRET_KEY"]) >= 43  # 32 random bytes or more
+        assert key_file.stat().st_mode & 0o777 == 0o600  # readable by the owner only
+        assert app.config["JWT_SECRET_KEY"] == app.config["SECRET_KEY"]
+        assert [r.getMessage() for r in caplog.records if "SECRET_KEY" in r.getMessage()] == [
+            f"No SECRET_KEY set: generated one in {key_file} (kept for restarts). "
+            "Set SECRET_KEY to choose your own."
+        ]
+
+    def test_development_when_restarted_keeps_its_secret_and_says_nothing(self, tmp_path, caplog):
+        first = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+        caplog.clear()
+
+        again = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+
+        assert again.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+        assert not [r for r in caplog.records if "SECRET_KEY" in r.getMessage()]
+
+    def test_development_when_secret_given_uses_it_and_writes_nothing(self, tmp_path):
+        app = create_app(DevelopmentConfig({"SECRET_KEY": STRONG}), instance_path=str(tmp_path))
+
+        assert app.config["SECRET_KEY"] == STRONG
+        assert not (tmp_path / SECRET_KEY_FILE).exists()
+
+    def test_two_instances_when_generating_keep_their_own_secrets(self, tmp_path):
+        one = create_app(DevelopmentConfig({}), instance_path=str(tmp_path / "one"))
+        two = create_app(DevelopmentConfig({}), instance_path=str(tmp_path / "two"))
+
+        assert one.config["SECRET_KEY"] != two.config["SECRET_KEY"]
+
+    def test_testing_when_created_uses_a_random_key_of_this_process(self):
+        key = create_app("testing").config["JWT_SECRET_KEY"]
+
+        assert key == create_app("testing").config["JWT_SECRET_KEY"]  # one per process
+        assert len(key) >= 43
+        assert key not in Path(config_module.__file__).read_text()  # not in the source
+
+    def test_source_when_read_holds_no_literal_secret_assignment(self):
+        # What the hole was: SECRET_KEY = "<a constant>" anywhere in the package.
+        package = Path(config_module.__file__).parent
+        assignments = [
+            f"{path.name}: {line.strip()}"
+            for path in package.rglob("*.py")
+            for line in path.read_text().splitlines()
+            if re.match(r"\s*(self\.)?(JWT_)?SECRET_KEY\s*=\s*[\"']", line)
+        ]
+
+        assert assignments == []
 
 
 class TestEnvironment:
@@ -93,7 +161,7 @@ class TestEnvironment:
         assert timedelta(seconds=120) == config.JWT_REFRESH_TOKEN_EXPIRES
 
     def test_development_when_no_database_url_uses_sqlite_in_instance_folder(self, tmp_path):
-        app = create_app(DevelopmentConfig({}))
+        app = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
 
         with app.app_context():
             assert db.engine.url.get_backend_name() == "sqlite"
