@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -125,6 +126,7 @@ def main() -> int:
     env = {
         **os.environ,
         "MYAPP_CONFIG": "testing",  # cheap hashing: the soak exercises the app, not argon2
+        "SECRET_KEY": secrets.token_urlsafe(32),  # one key for every worker
         "TEST_DATABASE_URL": uri,
         "MYAPP_RATELIMIT_ENABLED": "false",  # one client address; limits are tested elsewhere
         "MYAPP_LOG_LEVEL": "WARNING",

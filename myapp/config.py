@@ -186,9 +186,10 @@ class TestingConfig(Config):
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
         env = os.environ if environ is None else environ
-        # Random per process: nothing a test token is signed with is ever published.
-        self.SECRET_KEY = _TESTING_SECRET
-        self.JWT_SECRET_KEY = _TESTING_SECRET
+        # Random per process unless given (several server processes of one test must
+        # share theirs): nothing a test token is signed with is ever published.
+        self.SECRET_KEY = env.get("SECRET_KEY") or _TESTING_SECRET
+        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY") or self.SECRET_KEY
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             env.get("TEST_DATABASE_URL", "sqlite://")
         )

@@ -157,7 +157,8 @@ def update_user(data: dict[str, Any], user_id: int) -> User:
     """Change a user's username, email, active or admin flag (administrators only).
 
     Deactivating or demoting revokes the user's sessions at once. Administrators
-    cannot deactivate or demote themselves (409).
+    cannot deactivate or demote themselves (409). Changing an email or granting
+    admin needs a fresh access token.
     """
     # As for /users/me: whoever changes where reset links go, or who is an
     # administrator, hands accounts over, so a stolen refreshed session must not do it.

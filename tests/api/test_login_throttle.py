@@ -83,9 +83,7 @@ class TestConcurrentGuesses:
         )
         assert 0 < int(response.headers["Retry-After"]) <= 3600
 
-    def test_right_passwords_when_more_than_the_budget_never_lock_the_owner_out(
-        self, served_app
-    ):
+    def test_right_passwords_when_more_than_the_budget_never_lock_the_owner_out(self, served_app):
         budget = parse(served_app.config["RATELIMIT_LOGIN_FAILURES"]).amount
         client = served_app.test_client()
         client.post("/api/v1/auth/register", json=USER)

@@ -4,6 +4,7 @@ everything: revocations, refresh-token reuse and rate-limit counters."""
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 
 import pytest
@@ -31,6 +32,9 @@ def _servers(database):
     env = {
         **os.environ,
         "MYAPP_CONFIG": "testing",
+        # One key for both, as production's processes share theirs: a token from
+        # one must be checked by the other.
+        "SECRET_KEY": secrets.token_urlsafe(32),
         "TEST_DATABASE_URL": database.uri,
         "MYAPP_RATELIMIT_STORAGE_URI": REDIS_URL,
         "MYAPP_RATELIMIT_KEY_PREFIX": prefix,

@@ -129,6 +129,11 @@ class TestSecretKey:
         assert len(key) >= 43
         assert key not in Path(config_module.__file__).read_text()  # not in the source
 
+    def test_testing_when_secret_given_uses_it_so_processes_can_share_one(self):
+        config = config_module.TestingConfig({"SECRET_KEY": STRONG})
+
+        assert (config.SECRET_KEY, config.JWT_SECRET_KEY) == (STRONG, STRONG)
+
     def test_source_when_read_holds_no_literal_secret_assignment(self):
         # What the hole was: SECRET_KEY = "<a constant>" anywhere in the package.
         package = Path(config_module.__file__).parent
