@@ -18,10 +18,11 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium
+.PHONY: help install run worker test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
+	@echo "make worker         deliver queued email (flask mail-worker; production)"
 	@echo "make test           full suite on SQLite, with the coverage gate"
 	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
 	@echo "make test-browser   the /docs page in headless Chromium (installs it if missing)"
@@ -45,6 +46,10 @@ $(STAMP): setup.cfg pyproject.toml
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask run
+
+# Delivers the outbox's email (production; development delivers eagerly, no worker).
+worker: install
+	$(BIN)/flask mail-worker
 
 test: install
 	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)

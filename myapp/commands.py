@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 import secrets
+import signal
 import sys
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +24,8 @@ from myapp.auth.account import AccountService, UsernameTaken
 from myapp.auth.schemas import RegisterSchema
 from myapp.database.columns import utcnow
 from myapp.extensions import passwords
+from myapp.outbox.models import OutboxStatus
+from myapp.outbox.service import Delivery, MailWorker, OutboxAdmin
 from myapp.users.service import UserService
 
 SEED_BATCH = 1000
@@ -32,9 +36,69 @@ def prune_tokens() -> None:
     """Delete expired sessions (with their revoked refresh tokens) and expired
     reset/verification tokens. Safe to run at any time, e.g. from cron."""
     pruned = AccountService.from_app().prune_expired()
+    sent = OutboxAdmin.from_app().prune_sent()
     click.echo(
-        f"Deleted {pruned.sessions} expired session(s) and {pruned.tokens} expired email token(s)."
+        f"Deleted {pruned.sessions} expired session(s), {pruned.tokens} expired email token(s) "
+        f"and {sent} sent email(s) past MAIL_KEEP_SENT_DAYS."
     )
+
+
+@click.command("mail-worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=None, help="Messages per claim.")
+@click.option(
+    "--poll", type=click.FloatRange(0.05, 60), default=1.0, help="Seconds between empty polls."
+)
+def mail_worker(once: bool, batch: int | None, poll: float) -> None:
+    """Deliver the outbox's email until stopped (SIGTERM or Ctrl-C finish the message
+    being sent, hand the rest of the claim back, and exit)."""
+    worker = MailWorker.from_app()
+    if once:
+        total = Delivery()
+        while (round_ := worker.deliver_due(batch)).claimed:
+            total.sent += round_.sent
+            total.retrying += round_.retrying
+            total.failed += round_.failed
+        click.echo(f"Sent {total.sent}, retrying {total.retrying}, failed {total.failed}.")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("Mail worker started.")
+    worker.run(stop, batch, poll)
+    click.echo("Mail worker stopped.")
+
+
+@click.group("mail-outbox")
+def mail_outbox() -> None:
+    """Look at and retry the outbox's email."""
+
+
+@mail_outbox.command("list")
+@click.option("--status", type=click.Choice([status.value for status in OutboxStatus]))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50)
+def mail_outbox_list(status: str | None, limit: int) -> None:
+    """The newest messages (never their bodies: they may carry tokens)."""
+    messages = OutboxAdmin.from_app().recent(OutboxStatus(status) if status else None, limit)
+    for message in messages:
+        error = f"  {message.last_error}" if message.last_error else ""
+        click.echo(
+            f"{message.id}\t{message.status}\t{message.kind}\t{message.recipient}\t"
+            f"attempts={message.attempts}\t{message.created_at:%Y-%m-%d %H:%M:%S}{error}"
+        )
+    if not messages:
+        click.echo("No messages.")
+
+
+@mail_outbox.command("retry")
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Retry every failed message.")
+def mail_outbox_retry(message_ids: tuple[int, ...], all_failed: bool) -> None:
+    """Make failed messages due again (by id, or --all-failed)."""
+    if bool(message_ids) == all_failed:
+        raise click.UsageError("Give message ids or --all-failed (one of the two).")
+    count = OutboxAdmin.from_app().retry(None if all_failed else list(message_ids))
+    click.echo(f"{count} message(s) due again.")
 
 
 @click.command("create-admin")
@@ -175,5 +239,5 @@ def _load(schema: RegisterSchema, **values: str) -> dict[str, Any]:
 
 
 def register(app: Flask) -> None:
-    for command in (prune_tokens, create_admin, seed_users):
+    for command in (prune_tokens, create_admin, seed_users, mail_worker, mail_outbox):
         app.cli.add_command(command)

@@ -112,6 +112,16 @@ class Config:
     SMTP_PASSWORD = None
     SMTP_TIMEOUT = 10
 
+    # -- Outbox (every email is a row first; flask mail-worker delivers) -----
+    # Deliver right after each commit, in-process: development needs no worker.
+    MAIL_EAGER = True
+    MAIL_BATCH = 50  # messages a worker claims at a time
+    MAIL_LEASE_SECONDS = 60  # a claim not finished by then is retried by another worker
+    MAIL_MAX_ATTEMPTS = 8  # then the message is marked failed (flask mail-outbox retry)
+    MAIL_RETRY_BASE_SECONDS = 30  # backoff: 30 s, 1 min, 2 min, ... up to the maximum
+    MAIL_RETRY_MAX_SECONDS = 3600
+    MAIL_KEEP_SENT_DAYS = 7  # sent messages are deleted after this by flask prune-tokens
+
     # -- Account tokens (password reset, email verification) ---------------
     # Links in emails are built from this, never from the request's Host header
     # (which an attacker controls: reset-link poisoning).
@@ -207,6 +217,8 @@ class ProductionConfig(Config):
     NAME = "production"
     # Real mail: the console backend would write live reset links to the log.
     EMAIL_BACKEND = "smtp"
+    # Workers deliver (flask mail-worker): requests never talk to the SMTP relay.
+    MAIL_EAGER = False
     # Served over HTTPS only (APP_BASE_URL must be https): tell browsers to stick to it.
     HSTS_ENABLED = True
     # Counters shared by every process behind the load balancer.
@@ -241,6 +253,10 @@ class ProductionConfig(Config):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
         if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
+        if config.get("MAIL_EAGER"):
+            # Eager delivery sends from the request: a slow relay slows requests,
+            # and the time a reset request takes would tell whether the account exists.
+            problems.append("MAIL_EAGER must be false (run flask mail-worker)")
         if config.get("EMAIL_BACKEND") != "smtp":
             # console writes live reset links to the log; memory sends nothing.
             problems.append("EMAIL_BACKEND must be smtp (console and memory send no mail)")

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 class EmailMessage:
     to: str
     subject: str
-    body: str
+    body: str  # plain text, always
+    html: str | None = None  # the same content as HTML, when there is one
 
 
 class EmailDeliveryError(Exception):
@@ -82,6 +83,8 @@ class SMTPBackend:
         mime = MIMEMessage()
         mime["From"], mime["To"], mime["Subject"] = sender, message.to, message.subject
         mime.set_content(message.body)
+        if message.html is not None:
+            mime.add_alternative(message.html, subtype="html")
         context = ssl.create_default_context()
         connection: smtplib.SMTP
         if self.ssl:
@@ -103,9 +106,9 @@ class EmailService:
         self.backend = backend
         self.sender = sender
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
         try:
-            self.backend.send(EmailMessage(to=to, subject=subject, body=body), self.sender)
+            self.backend.send(EmailMessage(to, subject, body, html), self.sender)
         except Exception as error:  # any backend failure is a delivery failure to callers
             raise EmailDeliveryError(f"Could not send email: {error}") from error
 

@@ -4,13 +4,13 @@ password reset, and clearing out what has expired.
 No Flask request objects here: callers pass plain, normalised data. Each public
 method is one use case: its writes happen inside ``with self.uow:``, which commits
 once at its end or rolls everything back. Emails go out only once that commit has
-happened (``uow.on_commit``): a rolled-back change sends nothing.
+happened: they are rows of the outbox in the use case's transaction (a
+rolled-back change sends nothing), delivered by its worker.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +25,12 @@ from myapp.auth.repository import ActionTokenRepository, SessionRepository
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict
-from myapp.extensions import mail, passwords
-from myapp.mail import EmailDeliveryError, EmailService
+from myapp.extensions import passwords
+from myapp.outbox.compose import compose
+from myapp.outbox.service import Outbox
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository
-
-logger = logging.getLogger(__name__)
 
 # 32 random bytes = 256 bits, well above the 128-bit floor for unguessable links.
 TOKEN_BYTES = 32
@@ -89,7 +88,7 @@ class AccountService:
         sessions: SessionRepository,
         tokens: ActionTokenRepository,
         passwords: PasswordHasher,
-        email: EmailService,
+        outbox: Outbox,
         settings: AccountSettings,
         uow: UnitOfWork,
     ) -> None:
@@ -97,7 +96,7 @@ class AccountService:
         self.sessions = sessions
         self.tokens = tokens
         self.passwords = passwords
-        self.email = email
+        self.outbox = outbox
         self.settings = settings
         self.uow = uow
 
@@ -110,7 +109,7 @@ class AccountService:
             SessionRepository(),
             ActionTokenRepository(),
             passwords,
-            mail.service,
+            Outbox.from_app(),
             AccountSettings(
                 base_url=config["APP_BASE_URL"].rstrip("/"),
                 reset_lifetime=timedelta(seconds=config["PASSWORD_RESET_TOKEN_EXPIRES"]),
@@ -168,13 +167,20 @@ class AccountService:
                 user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
             )
             minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
-            self._send_on_commit(
+            self.outbox.queue(
                 user.email,
-                "Reset your password",
-                "Someone asked to reset the password of your account.\n\n"
-                f"To choose a new password, open this link within {minutes} minutes:\n"
-                f"{self.settings.base_url}/reset-password?token={token}\n\n"
-                "If it was not you, ignore this email: your password stays as it is.",
+                compose(
+                    "Reset your password",
+                    [
+                        "Someone asked to reset the password of your account.",
+                        "If it was not you, ignore this email: your password stays as it is.",
+                    ],
+                    link=(
+                        f"To choose a new password, open this link within {minutes} minutes",
+                        f"{self.settings.base_url}/reset-password?token={token}",
+                    ),
+                ),
+                kind="password_reset",
             )
         audit("password.reset_requested", user_id=user.id)
 
@@ -189,6 +195,18 @@ class AccountService:
             user.token_version += 1
             self.sessions.revoke_all(user.id, utcnow())
             self.users.save(user)
+            self.outbox.queue(
+                user.email,
+                compose(
+                    "Your password was reset",
+                    [
+                        "The password of your account was reset with a link sent to this "
+                        "address, and every session was signed out.",
+                        "If it was not you, reset it again at once: someone can read this mailbox.",
+                    ],
+                ),
+                kind="password_reset_completed",
+            )
         audit("password.reset", user_id=user.id)
 
     # -- email verification -------------------------------------------------
@@ -213,11 +231,14 @@ class AccountService:
         token = self._issue(
             user, TokenPurpose.EMAIL_VERIFICATION, user.email, self.settings.verification_lifetime
         )
-        self._send_on_commit(
+        self.outbox.queue(
             user.email,
-            "Confirm your email address",
-            "Welcome! Confirm that this address is yours by opening this link:\n"
-            f"{self.settings.base_url}/verify-email?token={token}",
+            compose(
+                "Confirm your email address",
+                ["Welcome! Confirm that this address is yours."],
+                link=("Open this link", f"{self.settings.base_url}/verify-email?token={token}"),
+            ),
+            kind="email_verification",
         )
 
     # -- housekeeping -----------------------------------------------------------
@@ -259,14 +280,3 @@ class AccountService:
         if not self.tokens.consume(row.id, now):
             raise InvalidActionToken()  # a concurrent request used it first
         return user
-
-    def _send_on_commit(self, to: str, subject: str, body: str) -> None:
-        self.uow.on_commit(lambda: self._send(to, subject, body))
-
-    def _send(self, to: str, subject: str, body: str) -> None:
-        try:
-            self.email.send(to, subject, body)
-        except EmailDeliveryError:
-            # Callers answer the same whether or not mail went out (no account
-            # oracle); operators learn of it here.
-            logger.exception("Email delivery failed (subject %r)", subject)

@@ -4,9 +4,8 @@ here. Nothing here commits: the service's unit of work does."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, Select, delete, select, update
+from sqlalchemy import Select, delete, select, update
 
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.database.unit_of_work import Repository
@@ -82,7 +81,7 @@ class SessionRepository(Repository):
             )
             .values(refresh_jti=new_jti, last_used_at=now, expires_at=expires_at)
         )
-        return _rowcount(result) == 1
+        return self.matched(result) == 1
 
     def revoke(self, session_id: str, now: datetime) -> None:
         self.session.execute(
@@ -104,7 +103,7 @@ class SessionRepository(Repository):
 
     def prune(self, now: datetime) -> int:
         """Delete sessions past their expiry (revoked or not); returns how many."""
-        return _rowcount(
+        return self.matched(
             self.session.execute(delete(AuthSession).where(AuthSession.expires_at <= now))
         )
 
@@ -131,15 +130,9 @@ class ActionTokenRepository(Repository):
             .where(ActionToken.id == token_id, ActionToken.used_at.is_(None))
             .values(used_at=now)
         )
-        return _rowcount(result) == 1
+        return self.matched(result) == 1
 
     def prune(self, now: datetime) -> int:
-        return _rowcount(
+        return self.matched(
             self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
         )
-
-
-def _rowcount(result: Result[Any]) -> int:
-    """Rows an UPDATE or DELETE matched: DML returns a CursorResult, which
-    ``Session.execute`` is not typed to say."""
-    return cast(CursorResult[Any], result).rowcount

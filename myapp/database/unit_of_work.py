@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, Result
 from sqlalchemy.orm import Session, scoped_session
 
 from myapp.extensions import db
@@ -62,10 +63,13 @@ class UnitOfWork:
             callback()
 
     def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` after this use case commits; never if it rolls back."""
+        """Run ``callback`` after this use case commits (once, however often it is
+        registered); never if it rolls back."""
         if not self.session.info.get(_IN_USE_CASE):
             raise RuntimeError("on_commit outside a use case: nothing would ever commit it")
-        self.session.info[_ON_COMMIT].append(callback)
+        callbacks = self.session.info[_ON_COMMIT]
+        if callback not in callbacks:
+            callbacks.append(callback)
 
 
 class Repository:
@@ -74,3 +78,9 @@ class Repository:
 
     def __init__(self, session: DbSession | None = None) -> None:
         self.session: DbSession = session if session is not None else db.session
+
+    @staticmethod
+    def matched(result: Result[Any]) -> int:
+        """Rows an UPDATE or DELETE matched: DML returns a CursorResult, which
+        ``Session.execute`` is not typed to say."""
+        return cast(CursorResult[Any], result).rowcount

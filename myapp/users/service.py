@@ -19,6 +19,8 @@ from myapp.audit import audit
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import Conflict, Forbidden, NotFound
 from myapp.extensions import passwords
+from myapp.outbox.compose import compose
+from myapp.outbox.service import Outbox
 from myapp.passwords import PasswordHasher
 from myapp.users.events import AccountEvents, listener_of
 from myapp.users.models import User
@@ -53,17 +55,21 @@ class UserService:
         users: UserRepository,
         passwords: PasswordHasher,
         events: AccountEvents,
+        outbox: Outbox,
         uow: UnitOfWork,
     ) -> None:
         self.users = users
         self.passwords = passwords
         self.events = events
+        self.outbox = outbox
         self.uow = uow
 
     @classmethod
     def from_app(cls) -> UserService:
         """The service wired for the current app (what routes and commands call)."""
-        return cls(UserRepository(), passwords, listener_of(current_app), UnitOfWork())
+        return cls(
+            UserRepository(), passwords, listener_of(current_app), Outbox.from_app(), UnitOfWork()
+        )
 
     def get(self, user_id: int) -> User:
         user = self.users.get(user_id)
@@ -96,14 +102,40 @@ class UserService:
             user.password_hash = new_hash
             self.users.save(user)
             self.events.password_changed(user, keep_session=keep_session)
+            self.outbox.queue(
+                user.email,
+                compose(
+                    "Your password was changed",
+                    [
+                        "The password of your account was changed, and every other session "
+                        "was signed out.",
+                        "If it was not you, reset your password at once with the "
+                        "'forgot password' link: this address can still recover the account.",
+                    ],
+                ),
+                kind="password_changed",
+            )
         audit("password.changed", user_id=user.id)
 
     def delete_account(self, user: User, password: str) -> None:
         if not self.passwords.verify(user.password_hash, password):
             raise WrongPassword("The password is incorrect.")
-        user_id = user.id
+        user_id, address = user.id, user.email
         with self.uow:
             self.users.delete(user)
+            self.outbox.queue(
+                address,
+                compose(
+                    "Your account was deleted",
+                    [
+                        "Your account and everything it held were deleted at your request; "
+                        "every session was signed out.",
+                        "If it was not you, someone had your password: this address can "
+                        "register again, and nothing of the old account remains.",
+                    ],
+                ),
+                kind="account_deleted",
+            )
         audit("account.deleted", user_id=user_id)
 
     # -- administration -----------------------------------------------------
@@ -156,9 +188,9 @@ class UserService:
         if username_taken:
             raise Conflict("This username is taken.")
 
-        email_changed = False
+        old_email = None
         if email is not None and email != user.email:
-            email_changed = True
+            old_email = user.email
             user.email = email
             user.is_verified = False  # the new address is unproven
         if username is not None:
@@ -177,5 +209,18 @@ class UserService:
             raise Conflict("An account with this email or username already exists.") from None
         if lose_access or lose_rights:
             self.events.access_lost(user)
-        if email_changed:
+        if old_email is not None:
             self.events.email_changed(user)
+            self.outbox.queue(
+                old_email,
+                compose(
+                    "The email address of your account was changed",
+                    [
+                        f"The email address of your account was changed to {user.email}. "
+                        "Reset links now go there, not here.",
+                        "If it was not you, reply to this email or contact support at once: "
+                        "this message is your proof that the account used this address.",
+                    ],
+                ),
+                kind="email_changed",
+            )

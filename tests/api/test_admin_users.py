@@ -180,7 +180,11 @@ class TestAdminUpdateUser:
             "ada.l@example.com",
             True,
         )
-        assert [message.to for message in outbox] == ["ada.l@example.com"]
+        # A link to prove the new address; a notice to the old one (it can recover).
+        assert sorted((m.to, m.subject) for m in outbox) == [
+            ("ada.l@example.com", "Confirm your email address"),
+            ("ada@example.com", "The email address of your account was changed"),
+        ]
 
     @pytest.mark.parametrize("change", [{"is_active": False}, {"is_admin": False}])
     def test_update_when_access_removed_revokes_users_tokens_at_once(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db, passwords
 from myapp.mail import MemoryBackend
+from myapp.outbox.models import OutboxMessage
 from tests.conftest import token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -176,15 +177,17 @@ class TestRequestPasswordReset:
         assert "evil.example" not in message.body
         assert f"{app.config['APP_BASE_URL']}/reset-password?token=" in message.body
 
-    def test_request_when_delivery_fails_still_answers_202_and_logs(
+    def test_request_when_delivery_fails_still_answers_202_logs_and_keeps_it_for_a_retry(
         self, client, user, mocker, caplog
     ):
         mocker.patch.object(MemoryBackend, "send", side_effect=ConnectionError("smtp down"))
 
         response = client.post(RESET, json={"email": user.email})
 
+        (queued,) = db.session.scalars(select(OutboxMessage)).all()
         assert response.status_code == 202
-        assert "Email delivery failed" in caplog.text
+        assert "not delivered (attempt 1): Could not send email: smtp down" in caplog.text
+        assert (queued.kind, queued.status, queued.attempts) == ("password_reset", "pending", 1)
 
     @pytest.mark.parametrize(
         "payload", [{}, {"email": ""}, {"email": 3}, {"email": "a@b.c", "extra": 1}]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db
+from myapp.outbox.models import OutboxMessage
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 REFRESH = "/api/v1/auth/refresh"
@@ -294,6 +295,12 @@ class TestPruneTokens:
             result = app.test_cli_runner().invoke(args=["prune-tokens"])
 
         assert result.exit_code == 0
-        assert "Deleted 1 expired session(s) and 1 expired email token(s)." in result.output
+        assert (
+            "Deleted 1 expired session(s), 1 expired email token(s) and 1 sent email(s) "
+            "past MAIL_KEEP_SENT_DAYS."
+        ) in result.output
+        # January's reset email went; March's (sent a moment ago) stays.
+        (kept,) = db.session.scalars(select(OutboxMessage)).all()
+        assert kept.sent_at == datetime(2026, 3, 1, tzinfo=UTC)
         assert len(sessions_of(user)) == 1
         assert len(db.session.scalars(select(ActionToken)).all()) == 1

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import select
 
 from myapp.extensions import db
+from myapp.outbox.models import OutboxMessage
 from myapp.users.models import User
 from tests.conftest import token_from
 
@@ -44,9 +46,11 @@ class TestVerificationEmail:
 
         response = client.post(REGISTER, json=NEW_USER)
 
+        (queued,) = db.session.scalars(select(OutboxMessage)).all()
         assert response.status_code == 201
         assert db.session.get(User, response.get_json()["id"]) is not None
-        assert "Email delivery failed" in caplog.text
+        assert "not delivered (attempt 1): Could not send email: down" in caplog.text
+        assert (queued.kind, queued.status) == ("email_verification", "pending")  # retried later
 
 
 class TestVerifyEmail:

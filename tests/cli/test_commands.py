@@ -7,7 +7,12 @@ import pytest
 from sqlalchemy import func, select
 
 from myapp.auth.account import AccountService
+from myapp.database.unit_of_work import UnitOfWork
 from myapp.extensions import db, passwords
+from myapp.outbox.compose import compose
+from myapp.outbox.models import OutboxMessage, OutboxStatus
+from myapp.outbox.repository import OutboxRepository
+from myapp.outbox.service import Outbox
 from myapp.users.models import User
 from tests.factories import UserFactory
 
@@ -229,3 +234,62 @@ class TestSeedUsers:
 
         assert result.exit_code == 2
         assert count_users() == 0
+
+
+def queued(*recipients: str, status: OutboxStatus = OutboxStatus.PENDING) -> list[int]:
+    """Rows in the outbox (queued without eager delivery), in ``status``."""
+    with UnitOfWork():
+        outbox = Outbox(OutboxRepository(), UnitOfWork())
+        for to in recipients:
+            outbox.queue(to, compose("Hello", ["Secret link: ?token=abc"]), kind="test")
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    rows = rows[len(rows) - len(recipients) :]  # the ones just queued
+    for row in rows:
+        row.status = status
+    db.session.commit()
+    return [row.id for row in rows]
+
+
+class TestMailCommands:
+    def test_mail_worker_once_when_messages_due_delivers_them_and_exits(self, cli, outbox):
+        queued("a@x.example", "b@x.example")
+
+        result = cli("mail-worker", "--once")
+
+        assert result.exit_code == 0, result.output
+        assert "Sent 2, retrying 0, failed 0." in result.output
+        assert sorted(message.to for message in outbox) == ["a@x.example", "b@x.example"]
+
+    def test_mail_outbox_list_when_filtered_shows_rows_without_bodies(self, cli):
+        failed_id, *_ = queued("a@x.example", status=OutboxStatus.FAILED)
+        queued("b@x.example")
+
+        result = cli("mail-outbox", "list", "--status", "failed")
+
+        assert result.exit_code == 0, result.output
+        assert f"{failed_id}\tfailed\ttest\ta@x.example\tattempts=0" in result.output
+        assert "b@x.example" not in result.output
+        assert "token" not in result.output  # bodies may carry live links
+
+    @pytest.mark.parametrize("how", ["by-id", "all-failed"])
+    def test_mail_outbox_retry_when_failed_makes_them_due_again(self, cli, how):
+        ids = queued("a@x.example", "b@x.example", status=OutboxStatus.FAILED)
+
+        args = [str(ids[0])] if how == "by-id" else ["--all-failed"]
+        result = cli("mail-outbox", "retry", *args)
+
+        expected = 1 if how == "by-id" else 2
+        db.session.expire_all()
+        pending = db.session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.PENDING)
+        ).all()
+        assert result.exit_code == 0, result.output
+        assert f"{expected} message(s) due again." in result.output
+        assert sorted(pending) == ids[:expected]
+
+    @pytest.mark.parametrize("args", [[], ["1", "--all-failed"]], ids=["neither", "both"])
+    def test_mail_outbox_retry_when_target_unclear_refuses(self, cli, args):
+        result = cli("mail-outbox", "retry", *args)
+
+        assert result.exit_code == 2
+        assert "Give message ids or --all-failed" in result.output

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from myapp.mail import EmailDeliveryError, EmailMessage, EmailService, SMTPBackend
+from tests.support.smtp import free_port
+from tests.support.smtp import smtp_server as live_smtp_server
 
 MESSAGE = EmailMessage("ada@example.com", "Reset your password", "Open https://x/?token=abc")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 OK"
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
@@ -40,17 +23,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 @pytest.fixture
 def smtp_server():
     """A live SMTP server accepting AUTH PLAIN/LOGIN (without TLS, for the test)."""
-    inbox = Inbox()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticator,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+    with live_smtp_server(authenticator=authenticator, auth_require_tls=False) as server:
+        yield server
 
 
 class TestSMTPBackend:

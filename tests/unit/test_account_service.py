@@ -21,7 +21,7 @@ from myapp.auth.account import (
 from myapp.auth.models import ActionToken, TokenPurpose
 from myapp.auth.repository import ActionTokenRepository, SessionRepository
 from myapp.database.unit_of_work import UnitOfWork
-from myapp.mail import EmailDeliveryError, EmailService
+from myapp.outbox.service import Outbox
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository
@@ -42,11 +42,11 @@ class AccountServiceTestCase(unittest.TestCase):
         self.sessions = mock.create_autospec(SessionRepository, instance=True)
         self.tokens = mock.create_autospec(ActionTokenRepository, instance=True)
         self.passwords = mock.create_autospec(PasswordHasher, instance=True)
-        self.email = mock.create_autospec(EmailService, instance=True)
+        self.outbox = mock.create_autospec(Outbox, instance=True)
         self.db = FakeSession()
         self.uow = UnitOfWork(self.db)
         self.service = AccountService(
-            self.users, self.sessions, self.tokens, self.passwords, self.email, SETTINGS, self.uow
+            self.users, self.sessions, self.tokens, self.passwords, self.outbox, SETTINGS, self.uow
         )
         self.user = User(
             id=7,
@@ -64,9 +64,9 @@ class AccountServiceTestCase(unittest.TestCase):
         self.enterContext(freeze_time(NOW))
 
     def sent_token(self) -> str:
-        """The raw token in the link of the one email sent."""
-        (to, subject, body), _ = self.email.send.call_args
-        return body.split("token=")[1].split()[0]
+        """The raw token in the link of the one email queued."""
+        (to, message), _ = self.outbox.queue.call_args
+        return message.text.split("token=")[1].split()[0]
 
     def stored(self, kind: TokenPurpose, bound_to: str, **changes) -> ActionToken:
         """Make the repository hold the token "raw" of this kind, with ``changes``."""
@@ -107,7 +107,7 @@ class TestRegister(AccountServiceTestCase):
         )
         (row,), _ = self.tokens.add.call_args
         self.assertEqual(row.purpose, TokenPurpose.EMAIL_VERIFICATION)
-        self.email.send.assert_called_once()
+        self.outbox.queue.assert_called_once()
         self.assertEqual(self.db.commits, 1)
 
     def test_register_when_vouched_for_creates_verified_admin_without_email(self):
@@ -117,7 +117,7 @@ class TestRegister(AccountServiceTestCase):
 
         self.assertEqual((user.is_admin, user.is_verified), (True, True))
         self.tokens.add.assert_not_called()
-        self.email.send.assert_not_called()
+        self.outbox.queue.assert_not_called()
         self.assertEqual(self.db.commits, 1)
 
     def test_register_when_email_taken_raises_conflict_and_adds_nothing(self):
@@ -129,7 +129,7 @@ class TestRegister(AccountServiceTestCase):
         self.assertEqual(caught.exception.detail, "An account with this email already exists.")
         self.users.add.assert_not_called()
         self.passwords.hash.assert_not_called()
-        self.email.send.assert_not_called()
+        self.outbox.queue.assert_not_called()
 
     def test_register_when_username_taken_raises_conflict_and_adds_nothing(self):
         self.users.find_conflicts.return_value = (False, True)
@@ -149,7 +149,7 @@ class TestRegister(AccountServiceTestCase):
         self.assertEqual(
             caught.exception.detail, "An account with this email or username already exists."
         )
-        self.email.send.assert_not_called()
+        self.outbox.queue.assert_not_called()
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
 
@@ -159,10 +159,15 @@ class TestRequestPasswordReset(AccountServiceTestCase):
 
         (row,), _ = self.tokens.add.call_args
         token = self.sent_token()
-        (to, subject, body), _ = self.email.send.call_args
+        (to, message), queued = self.outbox.queue.call_args
+        body = message.text
         self.users.get_by_email.assert_called_once_with("ada@example.com")
         self.assertEqual(to, "ada@example.com")
         self.assertIn(f"https://accounts.example.com/reset-password?token={token}", body)
+        self.assertIn(
+            f'href="https://accounts.example.com/reset-password?token={token}"', message.html
+        )
+        self.assertEqual(queued, {"kind": "password_reset"})
         self.assertGreaterEqual(len(token), 43)  # 32 random bytes, base64url
         self.assertEqual(row.token_hash, digest(token))
         self.assertNotIn(token, (row.token_hash, row.binding))
@@ -179,22 +184,14 @@ class TestRequestPasswordReset(AccountServiceTestCase):
         self.service.request_password_reset("nobody@example.com")
 
         self.tokens.add.assert_not_called()
-        self.email.send.assert_not_called()
+        self.outbox.queue.assert_not_called()
 
     def test_request_reset_when_account_inactive_sends_nothing(self):
         self.user.is_active = False
 
         self.service.request_password_reset("ada@example.com")
 
-        self.email.send.assert_not_called()
-
-    def test_request_reset_when_delivery_fails_logs_and_returns(self):
-        self.email.send.side_effect = EmailDeliveryError("smtp down")
-
-        with self.assertLogs("myapp.auth.account", "ERROR") as logs:
-            self.service.request_password_reset("ada@example.com")
-
-        self.assertIn("Email delivery failed", logs.output[0])
+        self.outbox.queue.assert_not_called()
 
 
 class TestResetPassword(AccountServiceTestCase):
@@ -209,6 +206,9 @@ class TestResetPassword(AccountServiceTestCase):
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.users.save.assert_called_once_with(self.user)
         self.assertEqual(self.db.commits, 1)
+        (to, notice), queued = self.outbox.queue.call_args
+        self.assertEqual((to, queued), ("ada@example.com", {"kind": "password_reset_completed"}))
+        self.assertNotIn("token", notice.text + notice.html)  # a notice carries no link
 
     def test_reset_when_token_unknown_raises(self):
         self.tokens.get_by_hash.return_value = None
@@ -285,7 +285,7 @@ class TestEmailVerification(AccountServiceTestCase):
     def test_resend_when_unverified_sends_new_link(self):
         self.service.resend_verification(self.user)
 
-        self.email.send.assert_called_once()
+        self.outbox.queue.assert_called_once()
 
     def test_resend_when_already_verified_raises_conflict(self):
         self.user.is_verified = True
@@ -293,4 +293,4 @@ class TestEmailVerification(AccountServiceTestCase):
         with self.assertRaises(AlreadyVerified):
             self.service.resend_verification(self.user)
 
-        self.email.send.assert_not_called()
+        self.outbox.queue.assert_not_called()

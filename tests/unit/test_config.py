@@ -72,8 +72,19 @@ class TestProductionConfig:
         with pytest.raises(ConfigurationError, match="EMAIL_BACKEND must be smtp"):
             production_app(PRODUCTION_ENV, EMAIL_BACKEND=backend)
 
-    def test_production_defaults_when_read_send_real_mail(self):
-        assert production_app(PRODUCTION_ENV).config["EMAIL_BACKEND"] == "smtp"
+    def test_production_defaults_when_read_send_real_mail_from_a_worker(self):
+        config = production_app(PRODUCTION_ENV).config
+
+        assert (config["EMAIL_BACKEND"], config["MAIL_EAGER"]) == ("smtp", False)
+
+    def test_create_app_when_production_delivers_eagerly_refuses_naming_it(self):
+        # Eager delivery talks SMTP from the request: slow, and a timing oracle.
+        with pytest.raises(ConfigurationError, match="MAIL_EAGER must be false"):
+            production_app(PRODUCTION_ENV, MAIL_EAGER=True)
+
+    @pytest.mark.parametrize("name", ["development", "testing"])
+    def test_development_and_testing_when_created_deliver_eagerly(self, name, tmp_path):
+        assert create_app(name, instance_path=str(tmp_path)).config["MAIL_EAGER"] is True
 
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)

@@ -10,6 +10,7 @@ from freezegun import freeze_time
 
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import Conflict, NotFound
+from myapp.outbox.service import Outbox
 from myapp.passwords import PasswordHasher
 from myapp.users.events import AccountEvents
 from myapp.users.models import User
@@ -28,7 +29,8 @@ class UserServiceTestCase(unittest.TestCase):
         self.events = mock.create_autospec(AccountEvents, instance=True)
         self.db = FakeSession()
         self.uow = UnitOfWork(self.db)
-        self.service = UserService(self.users, self.passwords, self.events, self.uow)
+        self.outbox = mock.create_autospec(Outbox, instance=True)
+        self.service = UserService(self.users, self.passwords, self.events, self.outbox, self.uow)
         self.admin = User(
             id=1,
             email="root@example.com",
@@ -94,6 +96,11 @@ class TestUpdateProfile(UserServiceTestCase):
         self.assertFalse(self.user.is_verified)
         self.events.email_changed.assert_called_once_with(self.user)
         self.assertEqual(self.db.commits, 1)
+        # The old address is told, in the same transaction: it is how the owner
+        # learns of a takeover.
+        (to, notice), queued = self.outbox.queue.call_args
+        self.assertEqual((to, queued), ("ada@example.com", {"kind": "email_changed"}))
+        self.assertIn("new@example.com", notice.text)
 
     def test_update_when_email_unchanged_keeps_verification(self):
         self.service.update_profile(self.user, {"email": "ada@example.com"})
@@ -137,6 +144,9 @@ class TestChangePassword(UserServiceTestCase):
         self.events.password_changed.assert_called_once_with(self.user, keep_session="s1")
         self.users.save.assert_called_once_with(self.user)
         self.assertEqual(self.db.commits, 1)
+        (to, notice), queued = self.outbox.queue.call_args
+        self.assertEqual((to, queued), ("ada@example.com", {"kind": "password_changed"}))
+        self.assertNotIn("token", notice.text + notice.html)
 
     def test_change_password_when_current_wrong_raises_and_changes_nothing(self):
         self.passwords.verify.return_value = False
@@ -159,6 +169,8 @@ class TestDeleteAccount(UserServiceTestCase):
 
         self.users.delete.assert_called_once_with(self.user)
         self.assertEqual(self.db.commits, 1)
+        (to, _), queued = self.outbox.queue.call_args
+        self.assertEqual((to, queued), ("ada@example.com", {"kind": "account_deleted"}))
 
     def test_delete_account_when_password_wrong_raises_and_keeps_user(self):
         self.passwords.verify.return_value = False

@@ -1,0 +1,190 @@
+"""The outbox and its worker against the real database and a real SMTP server.
+
+Queue and delivery are separate use cases: a message is a row of the change that
+causes it, then the worker claims due rows, sends each with no transaction open,
+and records the outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import func, select
+
+from myapp.database.unit_of_work import UnitOfWork
+from myapp.extensions import db
+from myapp.mail import EmailService, SMTPBackend
+from myapp.outbox.compose import compose
+from myapp.outbox.models import OutboxMessage, OutboxStatus
+from myapp.outbox.repository import OutboxRepository
+from myapp.outbox.service import MailSettings, MailWorker, Outbox, OutboxAdmin
+from tests.support.smtp import free_port, smtp_server
+
+T0 = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)  # after any row the tests queue now
+SETTINGS = MailSettings(
+    batch=50,
+    lease=timedelta(seconds=60),
+    max_attempts=3,
+    retry_base=timedelta(seconds=30),
+    retry_max=timedelta(hours=1),
+    keep_sent=timedelta(days=7),
+)
+
+
+def queue(*recipients: str) -> None:
+    """One use case queueing a message per recipient (no eager delivery)."""
+    with UnitOfWork():
+        outbox = Outbox(OutboxRepository(), UnitOfWork())
+        for to in recipients:
+            outbox.queue(to, compose(f"Hello {to}", ["Body <b>one</b>."]), kind="test")
+
+
+def worker(port: int, settings: MailSettings = SETTINGS) -> MailWorker:
+    """A worker sending to the SMTP server on ``port``, jitter pinned to the full delay."""
+    email = EmailService(SMTPBackend("127.0.0.1", port, starttls=False, timeout=2), "me@x.example")
+    return MailWorker(OutboxRepository(), email, UnitOfWork(), settings, jitter=lambda: 1.0)
+
+
+def rows() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+class TestQueue:
+    def test_queue_when_use_case_rolls_back_leaves_no_row_and_sends_nothing(self, app):
+        with smtp_server() as (server, inbox):
+            with pytest.raises(RuntimeError), UnitOfWork():
+                Outbox(OutboxRepository(), UnitOfWork()).queue(
+                    "a@x.example", compose("Hi", ["Body."]), kind="test"
+                )
+                raise RuntimeError("the change failed")
+
+            delivery = worker(server.port).deliver_due()
+
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+        assert (delivery.claimed, inbox.envelopes) == (0, [])
+
+    def test_queue_when_use_case_commits_delivers_each_row_exactly_once(self, app):
+        queue("a@x.example", "b@x.example", "c@x.example")
+        with smtp_server() as (server, inbox):
+            first = worker(server.port).deliver_due()
+            again = worker(server.port).deliver_due()
+
+        assert (first.claimed, first.sent, again.claimed) == (3, 3, 0)
+        assert sorted(inbox.recipients) == ["a@x.example", "b@x.example", "c@x.example"]
+        assert {(row.status, row.attempts) for row in rows()} == {(OutboxStatus.SENT, 1)}
+        assert all(row.sent_at is not None and row.locked_until is None for row in rows())
+
+    def test_delivery_when_message_has_html_sends_both_versions_escaped(self, app):
+        queue("a@x.example")
+        with smtp_server() as (server, inbox):
+            worker(server.port).deliver_due()
+
+        (message,) = inbox.messages()
+        parts = {part.get_content_type(): part.get_payload() for part in message.walk()}
+        assert message["Subject"] == "Hello a@x.example"
+        assert "Body <b>one</b>." in parts["text/plain"]
+        assert "Body &lt;b&gt;one&lt;/b&gt;." in parts["text/html"]
+
+
+class TestRetries:
+    def test_delivery_when_smtp_down_then_back_retries_with_backoff_and_loses_nothing(
+        self, app, caplog
+    ):
+        port = free_port()  # nothing listens yet: connection refused
+        queue("a@x.example")
+        with freeze_time(T0) as clock:
+            down = worker(port).deliver_due()
+            (row,) = rows()
+            assert (down.retrying, row.status, row.attempts) == (1, OutboxStatus.PENDING, 1)
+            assert row.next_attempt_at == T0 + timedelta(seconds=30)  # base delay
+
+            clock.move_to(T0 + timedelta(seconds=29))
+            assert worker(port).deliver_due().claimed == 0  # not due yet
+
+            clock.move_to(T0 + timedelta(seconds=30))
+            worker(port).deliver_due()
+            (row,) = rows()
+            assert (row.attempts, row.next_attempt_at) == (2, T0 + timedelta(seconds=90))
+
+            clock.move_to(T0 + timedelta(seconds=90))
+            with smtp_server(port) as (_, inbox):
+                back = worker(port).deliver_due()
+
+        (row,) = rows()
+        assert (back.sent, row.status, row.attempts) == (1, OutboxStatus.SENT, 3)
+        assert inbox.recipients == ["a@x.example"]
+        assert "not delivered (attempt 1)" in caplog.text
+
+    def test_delivery_when_attempts_run_out_marks_failed_until_retried(self, app, caplog):
+        port = free_port()
+        queue("a@x.example")
+        with freeze_time(T0) as clock:
+            for _ in range(SETTINGS.max_attempts):
+                worker(port).deliver_due()
+                clock.tick(SETTINGS.retry_max)
+            (row,) = rows()
+            assert (row.status, row.attempts) == (OutboxStatus.FAILED, SETTINGS.max_attempts)
+            assert row.last_error.startswith("Could not send email:")
+            assert worker(port).deliver_due().claimed == 0  # failed is final...
+
+            assert OutboxAdmin(OutboxRepository(), UnitOfWork(), SETTINGS).retry() == 1
+            with smtp_server(port) as (_, inbox):
+                worker(port).deliver_due()  # ...until an operator retries it
+
+        assert rows()[0].status == OutboxStatus.SENT
+        assert inbox.recipients == ["a@x.example"]
+        assert f"Email {row.id} failed 3 times; giving up" in caplog.text
+
+    @pytest.mark.parametrize(
+        ("attempts", "jitter", "seconds"),
+        [(1, 1.0, 30), (2, 1.0, 60), (4, 1.0, 240), (1, 0.0, 15), (20, 1.0, 3600), (50, 0.5, 2700)],
+    )
+    def test_backoff_when_attempts_grow_doubles_up_to_the_maximum_with_jitter(
+        self, attempts, jitter, seconds
+    ):
+        backoff = MailWorker(None, None, None, SETTINGS, jitter=lambda: jitter).backoff(attempts)
+
+        assert backoff == timedelta(seconds=seconds)
+
+
+class TestLeases:
+    def test_claim_when_a_worker_died_holding_it_is_retried_after_the_lease(self, app):
+        queue("a@x.example")
+        with freeze_time(T0) as clock:
+            with UnitOfWork():  # a worker claims, then dies before sending
+                OutboxRepository().claim_due(T0, 10, SETTINGS.lease)
+            with smtp_server() as (server, inbox):
+                clock.move_to(T0 + SETTINGS.lease - timedelta(seconds=1))
+                early = worker(server.port).deliver_due()
+                clock.move_to(T0 + SETTINGS.lease)
+                late = worker(server.port).deliver_due()
+
+        assert (early.claimed, late.sent) == (0, 1)
+        assert inbox.recipients == ["a@x.example"]
+        assert rows()[0].attempts == 2  # the dead worker's claim counted
+
+    def test_stop_when_set_mid_batch_finishes_the_message_and_hands_the_rest_back(self, app):
+        queue("a@x.example", "b@x.example", "c@x.example")
+        stop = threading.Event()
+        with smtp_server() as (server, inbox):
+            mail = worker(server.port)
+            send = mail.email.send
+
+            def send_then_stop(*args):
+                send(*args)
+                stop.set()  # SIGTERM arrives while the first message is being sent
+
+            mail.email.send = send_then_stop
+            delivery = mail.deliver_due(stop=stop)
+
+        assert (delivery.sent, delivery.released) == (1, 2)
+        assert inbox.recipients == ["a@x.example"]
+        assert [(row.status, row.attempts) for row in rows()] == [
+            (OutboxStatus.SENT, 1),
+            (OutboxStatus.PENDING, 0),
+            (OutboxStatus.PENDING, 0),
+        ]
