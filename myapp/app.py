@@ -10,12 +10,14 @@ from flask import Flask
 
 from myapp import commands
 from myapp.auth import bearer
+from myapp.auth.account import PASSWORD_RESET_EMAIL, password_reset_email
 from myapp.auth.listeners import SessionsAndVerification
 from myapp.config import Config, resolve_config
 from myapp.database.engine import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
 from myapp.extensions import api, db, jwt, mail, migrate, passwords
 from myapp.observability import configure_logging, register_request_hooks
+from myapp.outbox.service import prepare_with
 from myapp.ratelimit import init_rate_limits
 from myapp.users import events as user_events
 
@@ -83,8 +85,10 @@ def register_extensions(app: Flask) -> None:
 
 def connect_domains(app: Flask) -> None:
     """Auth takes part in users' use cases (ending sessions, proving a new address)
-    through users' events: users never imports auth."""
+    through users' events: users never imports auth. The mail worker writes reset
+    emails with auth's help (the request only queues them)."""
     user_events.connect(app, SessionsAndVerification.from_app)
+    prepare_with(app, PASSWORD_RESET_EMAIL, password_reset_email)
 
 
 def register_blueprints(app: Flask) -> None:

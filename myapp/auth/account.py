@@ -26,7 +26,7 @@ from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict
 from myapp.extensions import passwords
-from myapp.outbox.compose import compose
+from myapp.outbox.compose import Composed, compose
 from myapp.outbox.service import Outbox
 from myapp.passwords import PasswordHasher
 from myapp.users.models import User
@@ -34,6 +34,13 @@ from myapp.users.repository import DuplicateUserError, UserRepository
 
 # 32 random bytes = 256 bits, well above the 128-bit floor for unguessable links.
 TOKEN_BYTES = 32
+# The outbox kind of reset emails, written by the mail worker (prepare_password_reset).
+PASSWORD_RESET_EMAIL = "password_reset"  # noqa: S105 - a kind, not a password
+
+
+def password_reset_email(address: str) -> Composed | None:
+    """The preparer of PASSWORD_RESET_EMAIL messages (``outbox.prepare_with``)."""
+    return AccountService.from_app().prepare_password_reset(address)
 
 
 class EmailTaken(Conflict):
@@ -158,31 +165,37 @@ class AccountService:
 
     # -- password reset ---------------------------------------------------------
     def request_password_reset(self, email: str) -> None:
-        """Send a reset link if an active account has this email; say nothing either way."""
+        """Queue a reset link for this address; say nothing either way.
+
+        The request does the same work whether or not an account uses the address
+        (no lookup, no token: one outbox row), so neither its answer nor its timing
+        tells; the mail worker writes the link (``prepare_password_reset``).
+        """
+        with self.uow:
+            self.outbox.queue_to_prepare(email, kind=PASSWORD_RESET_EMAIL)
+        audit("password.reset_requested")
+
+    def prepare_password_reset(self, email: str) -> Composed | None:
+        """A step of the mail worker's use case: the reset email for this address,
+        its token stored with it; None when no active account uses the address."""
         user = self.users.get_by_email(email)
         if user is None or not user.is_active:
-            return
-        with self.uow:
-            token = self._issue(
-                user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
-            )
-            minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
-            self.outbox.queue(
-                user.email,
-                compose(
-                    "Reset your password",
-                    [
-                        "Someone asked to reset the password of your account.",
-                        "If it was not you, ignore this email: your password stays as it is.",
-                    ],
-                    link=(
-                        f"To choose a new password, open this link within {minutes} minutes",
-                        f"{self.settings.base_url}/reset-password?token={token}",
-                    ),
-                ),
-                kind="password_reset",
-            )
-        audit("password.reset_requested", user_id=user.id)
+            return None
+        token = self._issue(
+            user, TokenPurpose.PASSWORD_RESET, reset_binding(user), self.settings.reset_lifetime
+        )
+        minutes = int(self.settings.reset_lifetime.total_seconds() // 60)
+        return compose(
+            "Reset your password",
+            [
+                "Someone asked to reset the password of your account.",
+                "If it was not you, ignore this email: your password stays as it is.",
+            ],
+            link=(
+                f"To choose a new password, open this link within {minutes} minutes",
+                f"{self.settings.base_url}/reset-password?token={token}",
+            ),
+        )
 
     def reset_password(self, token: str, new_password: str) -> None:
         with self.uow:

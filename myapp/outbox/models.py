@@ -17,6 +17,7 @@ class OutboxStatus(enum.StrEnum):
     SENDING = "sending"  # claimed by a worker until locked_until (its lease)
     SENT = "sent"
     FAILED = "failed"  # gave up after MAIL_MAX_ATTEMPTS; `flask mail-outbox retry`
+    SKIPPED = "skipped"  # prepared by the worker, and there was nothing to send
 
 
 class OutboxMessage(Model):
@@ -26,6 +27,8 @@ class OutboxMessage(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254))
+    # Empty until written: a message queued to be prepared by the worker
+    # (Outbox.queue_to_prepare) gets its subject and bodies there.
     subject: Mapped[str] = mapped_column(String(255))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)

@@ -20,10 +20,15 @@ class Claimed:
 
     id: int
     recipient: str
+    kind: str
     subject: str
     text_body: str
     html_body: str | None
     attempts: int  # this delivery included
+
+    @property
+    def prepared(self) -> bool:
+        return bool(self.subject)
 
 
 class OutboxRepository(Repository):
@@ -70,6 +75,7 @@ class OutboxRepository(Repository):
             select(
                 OutboxMessage.id,
                 OutboxMessage.recipient,
+                OutboxMessage.kind,
                 OutboxMessage.subject,
                 OutboxMessage.text_body,
                 OutboxMessage.html_body,
@@ -79,6 +85,13 @@ class OutboxRepository(Repository):
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         )
         return [Claimed(*row) for row in rows]
+
+    def write(self, message_id: int, subject: str, text: str, html: str | None) -> None:
+        """Fill in a message queued to be prepared later."""
+        self._set(message_id, subject=subject, text_body=text, html_body=html)
+
+    def mark_skipped(self, message_id: int, now: datetime) -> None:
+        self._set(message_id, status=OutboxStatus.SKIPPED, sent_at=now, locked_until=None)
 
     def mark_sent(self, message_id: int, now: datetime) -> None:
         self._set(message_id, status=OutboxStatus.SENT, sent_at=now, locked_until=None)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from flask import current_app
+from flask import Flask, current_app
 
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
@@ -58,8 +58,20 @@ class Delivery:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    skipped: int = 0
     released: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+# Writes a message queued to be prepared later: its email for this address, or None
+# when there is nothing to send. Runs inside the worker's use case.
+Preparer = Callable[[str], Composed | None]
+PREPARERS_KEY = "myapp.outbox.preparers"
+
+
+def prepare_with(app: Flask, kind: str, preparer: Preparer) -> None:
+    """Make the worker write messages of ``kind`` with ``preparer`` (a domain's)."""
+    app.extensions.setdefault(PREPARERS_KEY, {})[kind] = preparer
 
 
 def deliver_after_commit() -> None:
@@ -103,6 +115,14 @@ class Outbox:
         if self.deliver_now is not None:
             self.uow.on_commit(self.deliver_now)
 
+    def queue_to_prepare(self, to: str, kind: str) -> None:
+        """A step inside the caller's use case: a message that the worker writes
+        when it delivers it (``prepare_with``), so that the request does the same
+        work whatever the message turns out to be."""
+        self.messages.add(OutboxMessage(recipient=to, subject="", text_body="", kind=kind))
+        if self.deliver_now is not None:
+            self.uow.on_commit(self.deliver_now)
+
 
 class MailWorker:
     def __init__(
@@ -112,17 +132,25 @@ class MailWorker:
         uow: UnitOfWork,
         settings: MailSettings,
         *,
+        preparers: Mapping[str, Preparer] | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.messages = messages
         self.email = email
         self.uow = uow
         self.settings = settings
+        self.preparers = preparers or {}
         self.jitter = jitter
 
     @classmethod
     def from_app(cls) -> MailWorker:
-        return cls(OutboxRepository(), mail.service, UnitOfWork(), MailSettings.from_config())
+        return cls(
+            OutboxRepository(),
+            mail.service,
+            UnitOfWork(),
+            MailSettings.from_config(),
+            preparers=current_app.extensions.get(PREPARERS_KEY, {}),
+        )
 
     def deliver_due(
         self, batch: int | None = None, stop: threading.Event | None = None
@@ -153,6 +181,11 @@ class MailWorker:
                 stop.wait(poll)
 
     def _deliver(self, message: Claimed, delivery: Delivery) -> None:
+        if not message.prepared:
+            prepared = self._prepare(message, delivery)
+            if prepared is None:
+                return
+            message = prepared
         try:
             self.email.send(
                 message.recipient, message.subject, message.text_body, message.html_body
@@ -163,6 +196,26 @@ class MailWorker:
         with self.uow:
             self.messages.mark_sent(message.id, utcnow())
         delivery.sent += 1
+
+    def _prepare(self, message: Claimed, delivery: Delivery) -> Claimed | None:
+        """Write a message queued to be prepared (what it needs, such as a token,
+        lands with it), or mark it skipped when there is nothing to send."""
+        preparer = self.preparers.get(message.kind)
+        if preparer is None:
+            self._failed(message, f"nothing prepares messages of kind {message.kind!r}", delivery)
+            return None
+        with self.uow:
+            written = preparer(message.recipient)
+            if written is None:
+                self.messages.mark_skipped(message.id, utcnow())
+            else:
+                self.messages.write(message.id, written.subject, written.text, written.html)
+        if written is None:
+            delivery.skipped += 1
+            return None
+        return replace(
+            message, subject=written.subject, text_body=written.text, html_body=written.html
+        )
 
     def _failed(self, message: Claimed, error: str, delivery: Delivery) -> None:
         delivery.errors.append(error)

@@ -188,3 +188,18 @@ class TestLeases:
             (OutboxStatus.PENDING, 0),
             (OutboxStatus.PENDING, 0),
         ]
+
+
+class TestPreparedByTheWorker:
+    def test_message_when_no_preparer_for_its_kind_is_retried_not_sent(self, app, caplog):
+        with UnitOfWork():
+            Outbox(OutboxRepository(), UnitOfWork()).queue_to_prepare("a@x.example", "mystery")
+        with smtp_server() as (server, inbox):
+            delivery = worker(server.port).deliver_due()
+
+        (row,) = rows()
+        assert (delivery.retrying, inbox.envelopes) == (1, [])
+        assert (row.status, row.last_error) == (
+            OutboxStatus.PENDING,
+            "nothing prepares messages of kind 'mystery'",
+        )

@@ -154,20 +154,38 @@ class TestRegister(AccountServiceTestCase):
 
 
 class TestRequestPasswordReset(AccountServiceTestCase):
-    def test_request_reset_when_account_active_stores_hashed_token_and_emails_link(self):
-        self.service.request_password_reset("ada@example.com")
+    def test_request_reset_when_any_address_only_queues_a_message_to_prepare(self):
+        for known in (True, False):
+            with self.subTest(known=known):
+                self.outbox.reset_mock()
+                self.users.get_by_email.return_value = self.user if known else None
+
+                self.service.request_password_reset("ada@example.com")
+
+                # The same work either way: no lookup, no token, one queued row.
+                self.outbox.queue_to_prepare.assert_called_once_with(
+                    "ada@example.com", kind="password_reset"
+                )
+                self.users.get_by_email.assert_not_called()
+                self.tokens.add.assert_not_called()
+        self.assertEqual(self.db.commits, 2)
+
+
+class TestPreparePasswordReset(AccountServiceTestCase):
+    """What the mail worker writes for a queued reset request."""
+
+    def test_prepare_when_account_active_stores_hashed_token_and_writes_link(self):
+        with self.uow:  # a step of the worker's use case
+            message = self.service.prepare_password_reset("ada@example.com")
 
         (row,), _ = self.tokens.add.call_args
-        token = self.sent_token()
-        (to, message), queued = self.outbox.queue.call_args
-        body = message.text
+        token = message.text.split("token=")[1].split()[0]
         self.users.get_by_email.assert_called_once_with("ada@example.com")
-        self.assertEqual(to, "ada@example.com")
-        self.assertIn(f"https://accounts.example.com/reset-password?token={token}", body)
+        self.assertEqual(message.subject, "Reset your password")
+        self.assertIn(f"https://accounts.example.com/reset-password?token={token}", message.text)
         self.assertIn(
             f'href="https://accounts.example.com/reset-password?token={token}"', message.html
         )
-        self.assertEqual(queued, {"kind": "password_reset"})
         self.assertGreaterEqual(len(token), 43)  # 32 random bytes, base64url
         self.assertEqual(row.token_hash, digest(token))
         self.assertNotIn(token, (row.token_hash, row.binding))
@@ -176,22 +194,18 @@ class TestRequestPasswordReset(AccountServiceTestCase):
             (TokenPurpose.PASSWORD_RESET, digest("$old\nada@example.com")),
         )
         self.assertEqual(row.expires_at, NOW + timedelta(minutes=30))
-        self.assertEqual(self.db.commits, 1)
 
-    def test_request_reset_when_account_unknown_sends_nothing(self):
+    def test_prepare_when_account_unknown_writes_nothing(self):
         self.users.get_by_email.return_value = None
 
-        self.service.request_password_reset("nobody@example.com")
-
+        self.assertIsNone(self.service.prepare_password_reset("nobody@example.com"))
         self.tokens.add.assert_not_called()
-        self.outbox.queue.assert_not_called()
 
-    def test_request_reset_when_account_inactive_sends_nothing(self):
+    def test_prepare_when_account_inactive_writes_nothing(self):
         self.user.is_active = False
 
-        self.service.request_password_reset("ada@example.com")
-
-        self.outbox.queue.assert_not_called()
+        self.assertIsNone(self.service.prepare_password_reset("ada@example.com"))
+        self.tokens.add.assert_not_called()
 
 
 class TestResetPassword(AccountServiceTestCase):
