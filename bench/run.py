@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one report. Prints it and writes docs/performance.md.
 
 python bench/run.py [--users 100000] [--duration 10] [--runs 3] [--tests 300]
+                    [--messages 2000] [--requests 300]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
-from bench import isolation, serve  # noqa: E402
+from bench import isolation, mail, serve  # noqa: E402
 
 REPORT = ROOT / "docs" / "performance.md"
 PG_TESTS = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_suite"
@@ -39,6 +40,7 @@ def suite_seconds(database_url: str, workers: int | None) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     serve.add_arguments(parser)
+    mail.add_arguments(parser)
     parser.add_argument("--tests", type=int, default=300, help="one-request tests to time")
     args = parser.parse_args()
 
@@ -47,10 +49,12 @@ def main() -> int:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {serve.machine()}, by "
         f"`python bench/run.py --users {args.users} --duration {args.duration} "
-        f"--runs {args.runs} --tests {args.tests}` (`make bench`). Absolute numbers on a "
+        f"--runs {args.runs} --tests {args.tests} --messages {args.messages} "
+        f"--requests {args.requests}` (`make bench`). Absolute numbers on a "
         "shared 2-core machine are noise; the targets are ratios measured in the same run.",
         "",
         serve.run(args),
+        mail.run(args),
         "## Test isolation",
         "",
         f"Median per test over {args.tests} tests that each make one request.",
