@@ -60,6 +60,7 @@ class Delivery:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    expired: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -103,23 +104,24 @@ class Outbox:
     def queue(self, to: str, message: Composed, kind: str) -> None:
         """A step inside the caller's use case: the message is a row of its
         transaction, delivered once that commits."""
-        self.messages.add(
+        self._add(
             OutboxMessage(
                 recipient=to,
                 subject=message.subject,
+                kind=kind,
                 text_body=message.text,
                 html_body=message.html,
-                kind=kind,
             )
         )
-        if self.deliver_now is not None:
-            self.uow.on_commit(self.deliver_now)
 
     def queue_to_prepare(self, to: str, kind: str) -> None:
         """A step inside the caller's use case: a message that the worker writes
         when it delivers it (``prepare_with``), so that the request does the same
         work whatever the message turns out to be."""
-        self.messages.add(OutboxMessage(recipient=to, subject="", text_body="", kind=kind))
+        self._add(OutboxMessage(recipient=to, subject="", text_body="", kind=kind))
+
+    def _add(self, message: OutboxMessage) -> None:
+        self.messages.add(message)
         if self.deliver_now is not None:
             self.uow.on_commit(self.deliver_now)
 
@@ -159,9 +161,10 @@ class MailWorker:
         ``stop`` is set, the message being sent is finished and the rest handed
         back, due at once for the next worker."""
         delivery = Delivery()
+        claimed_at = utcnow()
         with self.uow:
             claimed = self.messages.claim_due(
-                utcnow(), batch or self.settings.batch, self.settings.lease
+                claimed_at, batch or self.settings.batch, self.settings.lease
             )
         delivery.claimed = len(claimed)
         for position, message in enumerate(claimed):
@@ -170,6 +173,11 @@ class MailWorker:
                 with self.uow:
                     self.messages.release(rest)
                 delivery.released = len(rest)
+                break
+            if utcnow() >= claimed_at + self.settings.lease:
+                # The lease ran out (a slow relay): the rest may be another worker's
+                # by now. Sending them too would send them twice; they stay due.
+                delivery.expired = len(claimed) - position
                 break
             self._deliver(message, delivery)
         return delivery

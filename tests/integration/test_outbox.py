@@ -167,6 +167,23 @@ class TestLeases:
         assert inbox.recipients == ["a@x.example"]
         assert rows()[0].attempts == 2  # the dead worker's claim counted
 
+    def test_lease_when_it_runs_out_mid_batch_leaves_the_rest_to_others_unsent(self, app):
+        queue("a@x.example", "b@x.example", "c@x.example")
+        with freeze_time(T0) as clock, smtp_server() as (server, inbox):
+            mail = worker(server.port)
+            send = mail.email.send
+
+            def slow_send(*args):  # a relay that takes the whole lease
+                send(*args)
+                clock.tick(SETTINGS.lease)
+
+            mail.email.send = slow_send
+            delivery = mail.deliver_due()
+
+        assert (delivery.sent, delivery.expired) == (1, 2)
+        assert inbox.recipients == ["a@x.example"]  # b and c were not sent a second time
+        assert [row.status for row in rows()][1:] == [OutboxStatus.SENDING] * 2  # due again
+
     def test_stop_when_set_mid_batch_finishes_the_message_and_hands_the_rest_back(self, app):
         queue("a@x.example", "b@x.example", "c@x.example")
         stop = threading.Event()
