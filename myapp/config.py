@@ -128,6 +128,7 @@ class Config:
     APP_BASE_URL = "http://127.0.0.1:5000"
     PASSWORD_RESET_TOKEN_EXPIRES = 30 * 60  # seconds
     EMAIL_VERIFICATION_TOKEN_EXPIRES = 24 * 3600  # seconds
+    EMAIL_CHANGE_TOKEN_EXPIRES = 24 * 3600  # seconds: the link that proves a new address
 
     # -- Rate limits (Flask-Limiter) ----------------------------------------
     # Set in every config on purpose: limits are on unless a config says otherwise.
@@ -148,6 +149,7 @@ class Config:
     RATELIMIT_PASSWORD_CHECK = "10 per hour"  # noqa: S105 - DELETE /me, PUT /me/password
     RATELIMIT_VERIFY_RESEND = "3 per hour"  # POST /auth/verify-email/resend
     RATELIMIT_PROFILE_UPDATE = "30 per hour"  # PATCH /users/me
+    RATELIMIT_EMAIL_CONFIRM = "30 per hour"  # per IP: POST /users/me/email/confirm
     # Number of reverse proxies in front of the app whose X-Forwarded-For is
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
     PROXY_FIX_X_FOR = 0

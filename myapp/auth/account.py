@@ -70,6 +70,7 @@ class AccountSettings:
     base_url: str
     reset_lifetime: timedelta
     verification_lifetime: timedelta
+    email_change_lifetime: timedelta
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class Pruned:
 
 def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def email_change_binding(user: User) -> str:
+    """What an email-change token is about: the move from this address to that one."""
+    return f"{user.email}\n{user.pending_email}"
 
 
 def reset_binding(user: User) -> str:
@@ -121,6 +127,7 @@ class AccountService:
                 base_url=config["APP_BASE_URL"].rstrip("/"),
                 reset_lifetime=timedelta(seconds=config["PASSWORD_RESET_TOKEN_EXPIRES"]),
                 verification_lifetime=timedelta(seconds=config["EMAIL_VERIFICATION_TOKEN_EXPIRES"]),
+                email_change_lifetime=timedelta(seconds=config["EMAIL_CHANGE_TOKEN_EXPIRES"]),
             ),
             UnitOfWork(),
         )
@@ -253,6 +260,44 @@ class AccountService:
             ),
             kind="email_verification",
         )
+
+    # -- email change (the user's own; steps of users' use cases) ------------------
+    def queue_email_change(self, user: User) -> None:
+        """A step inside the caller's use case: a link that proves
+        ``user.pending_email``, sent there. Bound to both addresses: a later request
+        (another pending address) or any change of the address kills it."""
+        new_address = user.pending_email or ""
+        token = self._issue(
+            user,
+            TokenPurpose.EMAIL_CHANGE,
+            email_change_binding(user),
+            self.settings.email_change_lifetime,
+        )
+        hours = int(self.settings.email_change_lifetime.total_seconds() // 3600)
+        self.outbox.queue(
+            new_address,
+            compose(
+                "Confirm your new email address",
+                [
+                    f"You asked to use this address for your account instead of {user.email}.",
+                    "Until you open the link, nothing changes. If it was not you, ignore "
+                    "this email.",
+                ],
+                link=(
+                    f"To confirm it, open this link within {hours} hours",
+                    f"{self.settings.base_url}/confirm-email-change?token={token}",
+                ),
+            ),
+            kind="email_change",
+        )
+
+    def redeem_email_change(self, token: str) -> User | None:
+        """A step inside the caller's use case: the user whose pending address the
+        token proves, the token used up; None for a bad, used or expired one."""
+        try:
+            return self._redeem(token, TokenPurpose.EMAIL_CHANGE, email_change_binding)
+        except InvalidActionToken:
+            return None
 
     # -- housekeeping -----------------------------------------------------------
     def prune_expired(self) -> Pruned:

@@ -1,7 +1,7 @@
 """Auth's part in users' use cases (users announces them: ``users/events.py``):
-sessions end when the password changes or access is lost, and a new email
-address gets a verification link. Runs inside the announcing use case's
-transaction."""
+sessions end when the password changes, access is lost or the address moves; a
+new email address gets a link that proves it. Runs inside the announcing use
+case's transaction."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ class SessionsAndVerification:
 
     def email_changed(self, user: User) -> None:
         self.account.queue_verification(user)
+
+    def email_change_requested(self, user: User) -> None:
+        self.account.queue_email_change(user)
+
+    def redeem_email_change(self, token: str) -> User | None:
+        return self.account.redeem_email_change(token)
+
+    def email_change_confirmed(self, user: User) -> None:
+        # Whoever held a session may have been the reason for the move: all end.
+        self.sessions.revoke_all(user.id, utcnow())

@@ -43,6 +43,7 @@ class AuthSession(Model):
 class TokenPurpose(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose's name, not a password
     EMAIL_VERIFICATION = "email_verification"
+    EMAIL_CHANGE = "email_change"
 
 
 class ActionToken(Model):

@@ -29,7 +29,18 @@ class AccountEvents(Protocol):
         """The user was deactivated or lost administrator rights."""
 
     def email_changed(self, user: User) -> None:
-        """The user's email address changed (``user.email`` is the new one)."""
+        """An administrator changed the user's address (``user.email`` is the new
+        one, unproven)."""
+
+    def email_change_requested(self, user: User) -> None:
+        """The user asked to move to ``user.pending_email``: it needs proving."""
+
+    def redeem_email_change(self, token: str) -> User | None:
+        """The user whose pending address ``token`` proves (using the token up), or
+        None for a bad, used or expired token."""
+
+    def email_change_confirmed(self, user: User) -> None:
+        """``user.email`` is now the address the user proved."""
 
 
 class NoListener:
@@ -42,6 +53,15 @@ class NoListener:
         pass
 
     def email_changed(self, user: User) -> None:
+        pass
+
+    def email_change_requested(self, user: User) -> None:
+        pass
+
+    def redeem_email_change(self, token: str) -> User | None:
+        return None  # nothing issues such tokens, so none is valid
+
+    def email_change_confirmed(self, user: User) -> None:
         pass
 
 

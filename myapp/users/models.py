@@ -34,6 +34,9 @@ class User(Model):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A new address the user asked for, until a link sent there proves it (then it
+    # becomes ``email``). Not unique: whoever proves an address first gets it.
+    pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
     # Bumping it invalidates every token issued before (tokens carry it as "ver").
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # Python-side defaults: evaluated per row, in UTC, and controllable by freezegun.

@@ -12,12 +12,13 @@ from sqlalchemy.engine import Row
 
 from myapp.access import BEARER, admin_required, current_session_id, require_fresh_token
 from myapp.openapi import Blueprint, problems
-from myapp.ratelimit import per_user
+from myapp.ratelimit import per_user, rate_limit
 from myapp.users.models import User
 from myapp.users.repository import UserSearch
 from myapp.users.schemas import (
     AccountDeletionSchema,
     AdminUserUpdateSchema,
+    EmailChangeConfirmSchema,
     PaginationHeaderSchema,
     PasswordChangeSchema,
     ProfileUpdateSchema,
@@ -74,18 +75,38 @@ def get_me() -> User:
 @blp.doc(security=BEARER)
 @blp.arguments(ProfileUpdateSchema)
 @blp.response(200, UserSchema)
+@blp.alt_response(
+    202, schema=UserSchema, description="A new email address waits for its confirmation link."
+)
 @jwt_required()
 # Per user: a 409 tells whether an email or username is taken (as registration does).
 @per_user("RATELIMIT_PROFILE_UPDATE", "Too many profile changes; try again later.")
-def update_me(data: dict[str, Any]) -> User:
+def update_me(data: dict[str, Any]) -> tuple[User, int]:
     """Change your username and/or email (only these fields).
 
-    A new email address is unverified until confirmed (a verification email is
-    sent) and needs a fresh access token.
+    A username changes at once (200). A new email address needs a fresh access
+    token and changes only once the link sent there is opened: 202, with the
+    address in ``pending_email`` meanwhile.
     """
     if "email" in data:
         require_fresh_token()
-    return UserService.from_app().update_profile(current_user, data)
+    user = UserService.from_app().update_profile(current_user, data)
+    pending = "email" in data and data["email"] != user.email
+    return user, 202 if pending else 200
+
+
+@blp.route("/me/email/confirm", methods=["POST"])
+@problems(blp, 400, 409, 422, 429)
+@rate_limit("RATELIMIT_EMAIL_CONFIRM", message="Too many confirmations from this address.")
+@blp.arguments(EmailChangeConfirmSchema)
+@blp.response(200, UserSchema)
+def confirm_email_change(data: dict[str, str]) -> User:
+    """Confirm a new email address with the token sent to it.
+
+    No login needed: the token proves the mailbox. Every session ends; the old
+    address is told.
+    """
+    return UserService.from_app().confirm_email_change(data["token"])
 
 
 @blp.route("/me", methods=["DELETE"])

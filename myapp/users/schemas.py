@@ -114,6 +114,11 @@ class UserSchema(Schema):
     is_active = fields.Boolean(dump_only=True)
     is_admin = fields.Boolean(dump_only=True)
     is_verified = fields.Boolean(dump_only=True)
+    pending_email = fields.Email(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "A new address waiting for its confirmation link."},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -160,6 +165,11 @@ class ProfileUpdateSchema(PartialUpdateSchema):
 class AdminUserUpdateSchema(ProfileUpdateSchema):
     is_active = StrictBoolean()
     is_admin = StrictBoolean()
+
+
+class EmailChangeConfirmSchema(Schema):
+    # A token from an email link: opaque, bounded, printable.
+    token = Text(required=True, validate=validate.Length(min=1, max=256))
 
 
 class AccountDeletionSchema(Schema):

@@ -10,6 +10,7 @@ about a change (end sessions, prove a new address) they do through
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from flask import current_app
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Row
 
 from myapp.audit import audit
 from myapp.database.unit_of_work import UnitOfWork
-from myapp.errors import Conflict, Forbidden, NotFound
+from myapp.errors import AppError, Conflict, Forbidden, NotFound
 from myapp.extensions import passwords
 from myapp.outbox.compose import compose
 from myapp.outbox.service import Outbox
@@ -29,6 +30,11 @@ from myapp.users.repository import DuplicateUserError, UserRepository, UserSearc
 
 class WrongPassword(Forbidden):
     detail = "The current password is incorrect."
+
+
+class InvalidEmailChangeToken(AppError):
+    status = HTTPStatus.BAD_REQUEST
+    detail = "The token is invalid, expired or already used."
 
 
 class SelfLockout(Conflict):
@@ -86,9 +92,43 @@ class UserService:
 
     # -- self-service -------------------------------------------------------
     def update_profile(self, user: User, changes: dict[str, Any]) -> User:
-        """Change the user's own email and/or username."""
+        """Change the user's own username now; a new email address only once a link
+        sent there proves it (``user.pending_email`` until then)."""
+        changes = dict(changes)
+        new_email = changes.pop("email", None)
+        if new_email == user.email:
+            new_email = None  # nothing to prove
         with self.uow:
+            if new_email is not None:
+                self._check_free(new_email, None, user)
             self._apply(user, changes)
+            if new_email is not None:
+                # A later request replaces a pending one; its link stops working
+                # (the link is bound to both addresses).
+                user.pending_email = new_email
+                self.users.save(user)
+                self.events.email_change_requested(user)
+        return user
+
+    def confirm_email_change(self, token: str) -> User:
+        """Move the account to the address the token proves: verified, the old
+        address told, every session ended."""
+        with self.uow:
+            user = self.events.redeem_email_change(token)
+            if user is None or user.pending_email is None:
+                raise InvalidEmailChangeToken()
+            new_email, old_email = user.pending_email, user.email
+            # Taken meanwhile (registered, or given by an administrator): nothing
+            # changes, the token included (the unit of work rolls back its use).
+            self._check_free(new_email, None, user)
+            user.email, user.pending_email, user.is_verified = new_email, None, True
+            try:
+                self.users.save(user)
+            except DuplicateUserError:
+                raise Conflict("An account with this email already exists.") from None
+            self.events.email_change_confirmed(user)
+            self._tell_old_address(old_email, user)
+        audit("email.changed", user_id=user.id)
         return user
 
     def change_password(
@@ -182,11 +222,7 @@ class UserService:
         """Apply a PATCH body's changes (already normalised by the schema)."""
         email: str | None = changes.get("email")
         username: str | None = changes.get("username")
-        email_taken, username_taken = self.users.find_conflicts(email, username, exclude_id=user.id)
-        if email_taken:
-            raise Conflict("An account with this email already exists.")
-        if username_taken:
-            raise Conflict("This username is taken.")
+        self._check_free(email, username, user)
 
         old_email = None
         if email is not None and email != user.email:
@@ -210,17 +246,28 @@ class UserService:
         if lose_access or lose_rights:
             self.events.access_lost(user)
         if old_email is not None:
+            user.pending_email = None  # an administrator's change supersedes a request
             self.events.email_changed(user)
-            self.outbox.queue(
-                old_email,
-                compose(
-                    "The email address of your account was changed",
-                    [
-                        f"The email address of your account was changed to {user.email}. "
-                        "Reset links now go there, not here.",
-                        "If it was not you, reply to this email or contact support at once: "
-                        "this message is your proof that the account used this address.",
-                    ],
-                ),
-                kind="email_changed",
-            )
+            self._tell_old_address(old_email, user)
+
+    def _check_free(self, email: str | None, username: str | None, user: User) -> None:
+        email_taken, username_taken = self.users.find_conflicts(email, username, exclude_id=user.id)
+        if email_taken:
+            raise Conflict("An account with this email already exists.")
+        if username_taken:
+            raise Conflict("This username is taken.")
+
+    def _tell_old_address(self, old_email: str, user: User) -> None:
+        self.outbox.queue(
+            old_email,
+            compose(
+                "The email address of your account was changed",
+                [
+                    f"The email address of your account was changed to {user.email}. "
+                    "Reset links now go there, not here.",
+                    "If it was not you, reply to this email or contact support at once: "
+                    "this message is your proof that the account used this address.",
+                ],
+            ),
+            kind="email_changed",
+        )

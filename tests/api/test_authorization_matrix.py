@@ -79,6 +79,13 @@ MATRIX = [
     ),
     ("GET", "/api/v1/users/me", None, "access", dict(none=401, user=200, admin=200)),
     (
+        "POST",
+        "/api/v1/users/me/email/confirm",
+        {"token": "not-issued"},
+        "access",
+        dict(none=400, user=400, admin=400),
+    ),
+    (
         "PATCH",
         "/api/v1/users/me",
         {"username": "renamed"},

@@ -156,7 +156,7 @@ WRITES = [
     (confirm_reset, 204),
     (verify_email, 200),
     (resend_verification, 202),
-    (update_me, 200),
+    (update_me, 202),  # a new email waits for its link
     (change_password, 204),
     (delete_me, 204),
     (admin_update, 200),

@@ -129,12 +129,15 @@ class TestFailureHalfWayLeavesNothing:
         assert (fresh(user).is_active, fresh(user).token_version) == (True, 0)
         assert db.session.scalar(select(AuthSession.revoked_at)) is None
 
-    def test_user_email_change_when_verification_fails_keeps_old_address(self, app, outbox, mocker):
-        ada = UserFactory(email="ada@example.com", is_verified=True)
-        mocker.patch.object(AccountService, "queue_verification", side_effect=BOOM)
+    def test_user_email_change_when_link_fails_keeps_no_pending_address(self, app, outbox, mocker):
+        ada = UserFactory(email="ada@example.com", username="ada", is_verified=True)
+        mocker.patch.object(AccountService, "queue_email_change", side_effect=BOOM)
 
         with pytest.raises(RuntimeError):
-            UserService.from_app().update_profile(ada, {"email": "new@example.com"})
+            UserService.from_app().update_profile(
+                ada, {"email": "new@example.com", "username": "lovelace"}
+            )
 
-        assert (fresh(ada).email, fresh(ada).is_verified) == ("ada@example.com", True)
+        assert (fresh(ada).email, fresh(ada).pending_email) == ("ada@example.com", None)
+        assert fresh(ada).username == "ada"  # the username change went back with it
         assert outbox == []

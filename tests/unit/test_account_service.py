@@ -33,6 +33,7 @@ SETTINGS = AccountSettings(
     base_url="https://accounts.example.com",
     reset_lifetime=timedelta(minutes=30),
     verification_lifetime=timedelta(hours=24),
+    email_change_lifetime=timedelta(hours=24),
 )
 
 

@@ -15,7 +15,13 @@ from myapp.passwords import PasswordHasher
 from myapp.users.events import AccountEvents
 from myapp.users.models import User
 from myapp.users.repository import DuplicateUserError, UserRepository, UserSearch
-from myapp.users.service import SelfLockout, UserPage, UserService, WrongPassword
+from myapp.users.service import (
+    InvalidEmailChangeToken,
+    SelfLockout,
+    UserPage,
+    UserService,
+    WrongPassword,
+)
 from tests.support.fakes import FakeSession
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -89,13 +95,29 @@ class TestUpdateProfile(UserServiceTestCase):
         self.events.email_changed.assert_not_called()
         self.assertEqual(self.db.commits, 1)
 
-    def test_update_when_email_changes_resets_verification_and_announces_it(self):
+    def test_update_when_email_changes_keeps_it_pending_and_asks_for_proof(self):
         self.service.update_profile(self.user, {"email": "new@example.com"})
 
-        self.assertEqual(self.user.email, "new@example.com")
-        self.assertFalse(self.user.is_verified)
-        self.events.email_changed.assert_called_once_with(self.user)
+        self.assertEqual(
+            (self.user.email, self.user.pending_email, self.user.is_verified),
+            ("ada@example.com", "new@example.com", True),
+        )
+        self.users.find_conflicts.assert_any_call("new@example.com", None, exclude_id=7)
+        self.events.email_change_requested.assert_called_once_with(self.user)
+        self.events.email_changed.assert_not_called()
+        self.outbox.queue.assert_not_called()  # the old address is told on confirmation
         self.assertEqual(self.db.commits, 1)
+
+    def test_admin_update_when_email_changes_moves_at_once_and_tells_the_old_address(self):
+        self.user.pending_email = "asked@example.com"
+
+        self.service.admin_update(self.admin, 7, {"email": "new@example.com"})
+
+        self.assertEqual(
+            (self.user.email, self.user.pending_email, self.user.is_verified),
+            ("new@example.com", None, False),
+        )
+        self.events.email_changed.assert_called_once_with(self.user)
         # The old address is told, in the same transaction: it is how the owner
         # learns of a takeover.
         (to, notice), queued = self.outbox.queue.call_args
@@ -129,6 +151,47 @@ class TestUpdateProfile(UserServiceTestCase):
             caught.exception.detail, "An account with this email or username already exists."
         )
         self.events.email_changed.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+
+class TestConfirmEmailChange(UserServiceTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.user.pending_email = "new@example.com"
+        self.user.is_verified = False
+        self.events.redeem_email_change.return_value = self.user
+
+    def test_confirm_when_token_proves_the_address_moves_the_account_there(self):
+        result = self.service.confirm_email_change("raw")
+
+        self.assertIs(result, self.user)
+        self.assertEqual(
+            (self.user.email, self.user.pending_email, self.user.is_verified),
+            ("new@example.com", None, True),
+        )
+        self.events.redeem_email_change.assert_called_once_with("raw")
+        self.events.email_change_confirmed.assert_called_once_with(self.user)
+        (to, _), queued = self.outbox.queue.call_args
+        self.assertEqual((to, queued), ("ada@example.com", {"kind": "email_changed"}))
+        self.assertEqual(self.db.commits, 1)
+
+    def test_confirm_when_token_bad_raises_and_changes_nothing(self):
+        self.events.redeem_email_change.return_value = None
+
+        with self.assertRaises(InvalidEmailChangeToken):
+            self.service.confirm_email_change("bad")
+
+        self.assertEqual(self.user.email, "ada@example.com")
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+    def test_confirm_when_address_taken_meanwhile_raises_409_and_rolls_back(self):
+        self.users.find_conflicts.return_value = (True, False)
+
+        with self.assertRaises(Conflict):
+            self.service.confirm_email_change("raw")
+
+        self.assertEqual(self.user.email, "ada@example.com")
+        self.events.email_change_confirmed.assert_not_called()
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
 
