@@ -57,7 +57,12 @@ class TestConsoleBackend:
     def test_reset_mail_when_logged_in_development_shows_the_link(self, tmp_path, caplog):
         app = create_app(
             "development",
-            overrides={"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.db'}"},
+            overrides={
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'dev.db'}",
+                # Cheap hashing: this test is about the log, not argon2.
+                "ARGON2_TIME_COST": 1,
+                "ARGON2_MEMORY_COST": 16,
+            },
             instance_path=str(tmp_path),
         )
         with app.app_context():

@@ -31,6 +31,17 @@ PRODUCTION_ENV = {
 PRODUCTION_SETTINGS = {"APP_BASE_URL": "https://accounts.example.com"}
 
 
+# Development's argon2 parameters cost a fifth of a second per app (its dummy
+# hash); these tests are about configuration, so they hash cheaply.
+CHEAP_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 16}
+
+
+def dev_app(instance, env=None, config=None):
+    """A development app (or ``config``) with its instance folder in ``instance``."""
+    chosen = config if config is not None else DevelopmentConfig(env or {})
+    return create_app(chosen, overrides=CHEAP_HASHING, instance_path=str(instance))
+
+
 def production_app(env, **overrides):
     return create_app(ProductionConfig(env), overrides={**PRODUCTION_SETTINGS, **overrides})
 
@@ -84,7 +95,7 @@ class TestProductionConfig:
 
     @pytest.mark.parametrize("name", ["development", "testing"])
     def test_development_and_testing_when_created_deliver_eagerly(self, name, tmp_path):
-        assert create_app(name, instance_path=str(tmp_path)).config["MAIL_EAGER"] is True
+        assert dev_app(tmp_path, config=name).config["MAIL_EAGER"] is True
 
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)
@@ -100,7 +111,7 @@ class TestSecretKey:
     def test_development_when_no_secret_generates_one_kept_in_the_instance_folder(
         self, tmp_path, caplog
     ):
-        app = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+        app = dev_app(tmp_path, {})
 
         key_file = tmp_path / SECRET_KEY_FILE
         assert key_file.read_text() == app.config["SECRET_KEY"]
@@ -113,23 +124,23 @@ class TestSecretKey:
         ]
 
     def test_development_when_restarted_keeps_its_secret_and_says_nothing(self, tmp_path, caplog):
-        first = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+        first = dev_app(tmp_path, {})
         caplog.clear()
 
-        again = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+        again = dev_app(tmp_path, {})
 
         assert again.config["SECRET_KEY"] == first.config["SECRET_KEY"]
         assert not [r for r in caplog.records if "SECRET_KEY" in r.getMessage()]
 
     def test_development_when_secret_given_uses_it_and_writes_nothing(self, tmp_path):
-        app = create_app(DevelopmentConfig({"SECRET_KEY": STRONG}), instance_path=str(tmp_path))
+        app = dev_app(tmp_path, {"SECRET_KEY": STRONG})
 
         assert app.config["SECRET_KEY"] == STRONG
         assert not (tmp_path / SECRET_KEY_FILE).exists()
 
     def test_two_instances_when_generating_keep_their_own_secrets(self, tmp_path):
-        one = create_app(DevelopmentConfig({}), instance_path=str(tmp_path / "one"))
-        two = create_app(DevelopmentConfig({}), instance_path=str(tmp_path / "two"))
+        one = dev_app(tmp_path / "one", {})
+        two = dev_app(tmp_path / "two", {})
 
         assert one.config["SECRET_KEY"] != two.config["SECRET_KEY"]
 
@@ -177,7 +188,7 @@ class TestEnvironment:
         assert timedelta(seconds=120) == config.JWT_REFRESH_TOKEN_EXPIRES
 
     def test_development_when_no_database_url_uses_sqlite_in_instance_folder(self, tmp_path):
-        app = create_app(DevelopmentConfig({}), instance_path=str(tmp_path))
+        app = dev_app(tmp_path, {})
 
         with app.app_context():
             assert db.engine.url.get_backend_name() == "sqlite"
