@@ -133,6 +133,11 @@ requires_postgresql = pytest.mark.skipif(
 )
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header carrying ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def token_from(message) -> str:
     """The token in the link of an email."""
     match = re.search(r"[?&]token=([\w-]+)", message.body)

@@ -9,7 +9,7 @@ import pytest
 
 from myapp.extensions import db
 from myapp.observability import JSONFormatter
-from tests.conftest import token_from
+from tests.conftest import bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -26,10 +26,6 @@ def audit_log(caplog):
         return [e for e in entries if event is None or e["event"] == event]
 
     return lines
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 class TestAuditEvents:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db
+from myapp.outbox.models import OutboxMessage
 from myapp.users.models import User
 from tests.factories import DEFAULT_PASSWORD
 
@@ -40,6 +41,7 @@ JSON_ENDPOINTS = [
         {"token": 256, "new_password": 128},
     ),
     ("POST", "/api/v1/auth/verify-email", None, {"token": "t" * 43}, {"token": 256}),
+    ("POST", "/api/v1/users/me/email/confirm", None, {"token": "t" * 43}, {"token": 256}),
     ("PATCH", "/api/v1/users/me", "user", {"username": "renamed"}, {"username": 50}),
     ("DELETE", "/api/v1/users/me", "user", {"password": DEFAULT_PASSWORD}, {"password": 1024}),
     (
@@ -65,7 +67,7 @@ def fingerprint() -> str:
                 for row in db.session.scalars(select(model).order_by(model.id))
             ]
         )
-        for model in (User, AuthSession, ActionToken)
+        for model in (User, AuthSession, ActionToken, OutboxMessage)
     ]
     return hashlib.sha256("".join(rows).encode()).hexdigest()
 

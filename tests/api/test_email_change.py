@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
+from limits import parse
 
+from myapp.auth.account import AccountService
 from myapp.extensions import db
 from myapp.users.models import User
 from tests.conftest import token_from
@@ -121,6 +123,24 @@ class TestConfirm:
 
         assert response.status_code == 422
         assert response.mimetype == "application/problem+json"
+
+
+class TestConfirmLimit:
+    def test_confirm_when_address_over_limit_returns_429_and_checks_nothing(
+        self, app, client, user, auth_headers, outbox, mocker
+    ):
+        token = ask_for(client, auth_headers, outbox, "new@example.com")
+        for _ in range(parse(app.config["RATELIMIT_EMAIL_CONFIRM"]).amount):
+            client.post(CONFIRM, json={"token": "guess"})
+        redeem = mocker.spy(AccountService, "redeem_email_change")
+
+        response = client.post(CONFIRM, json={"token": token})
+
+        assert response.status_code == 429
+        assert response.mimetype == "application/problem+json"
+        assert int(response.headers["Retry-After"]) > 0
+        assert redeem.call_count == 0
+        assert reload(user.id).email == "ada@example.com"
 
 
 class TestRequest:

@@ -4,17 +4,18 @@ per account and window; the rest get 429 without a password check."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from limits import parse
+from sqlalchemy import func, select
 
+from myapp.auth.models import AuthSession
+from myapp.extensions import db
 from myapp.passwords import PasswordHasher
-from tests.support.committed import USER, app_on, own_database
+from tests.support.committed import USER, app_on, own_database, race
 
 LOGIN = "/api/v1/auth/login"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -40,19 +41,6 @@ def served_app():
         server.delete(*keys)
 
 
-def race(app, bodies) -> list[int]:
-    """POST each login body from its own thread, all released at the same instant."""
-    barrier = threading.Barrier(len(bodies))
-
-    def send(body):
-        client = app.test_client()
-        barrier.wait()
-        return client.post(LOGIN, json=body).status_code
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        return list(pool.map(send, bodies))
-
-
 class TestConcurrentGuesses:
     def test_guesses_when_sent_at_once_check_at_most_the_budget(self, served_app, mocker):
         budget = parse(served_app.config["RATELIMIT_LOGIN_FAILURES"]).amount
@@ -60,7 +48,7 @@ class TestConcurrentGuesses:
         checks = mocker.spy(PasswordHasher, "verify")
         wrong = {"email": USER["email"], "password": "not the password"}
 
-        statuses = race(served_app, [wrong] * GUESSES)
+        statuses = race(served_app, [lambda client: client.post(LOGIN, json=wrong)] * GUESSES)
 
         assert Counter(statuses) == {401: budget, 429: GUESSES - budget}
         assert checks.call_count == budget
@@ -92,3 +80,5 @@ class TestConcurrentGuesses:
         statuses = [client.post(LOGIN, json=right).status_code for _ in range(budget + 5)]
 
         assert set(statuses) == {200}
+        with served_app.app_context():  # each of them started a session
+            assert db.session.scalar(select(func.count()).select_from(AuthSession)) == budget + 5

@@ -11,12 +11,9 @@ import pytest
 from freezegun import freeze_time
 
 from myapp.extensions import db
+from tests.conftest import bearer
 
 URL = "/api/v1/users/me"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

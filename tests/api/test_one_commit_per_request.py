@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from myapp.extensions import db
-from tests.conftest import token_from
+from tests.conftest import bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 NEW_PASSWORD = "another long password"
@@ -27,10 +27,6 @@ def commits(app, mocker):
 @pytest.fixture
 def login(auth, user) -> dict:
     return auth.login(email=user.email).get_json()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # Each case arranges what its request needs, then names the request:

@@ -12,7 +12,7 @@ from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db, passwords
 from myapp.mail import MemoryBackend
 from myapp.outbox.models import OutboxMessage
-from tests.conftest import token_from
+from tests.conftest import bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHANGE = "/api/v1/users/me/password"
@@ -20,10 +20,6 @@ RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
 ME = "/api/v1/users/me"
 NEW_PASSWORD = "a brand new passphrase"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def stored_hash(user) -> str:

@@ -13,14 +13,11 @@ from sqlalchemy import select
 from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db
 from myapp.outbox.models import OutboxMessage
+from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/users/me"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def claims(app, token: str) -> dict:

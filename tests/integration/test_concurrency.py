@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +11,7 @@ from myapp.extensions import db
 from myapp.users.models import User
 from tests.conftest import requires_postgresql
 from tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.support.committed import committed_app
+from tests.support.committed import committed_app, race
 
 pytestmark = requires_postgresql
 
@@ -24,19 +22,6 @@ THREADS = 8
 def real_app():
     with committed_app("concurrency") as app:
         yield app
-
-
-def race(app, requests) -> list[int]:
-    """Send the requests from separate threads, released at the same instant."""
-    barrier = threading.Barrier(len(requests))
-
-    def send(request):
-        client = app.test_client()
-        barrier.wait()
-        return request(client).status_code
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(send, requests))
 
 
 class TestConcurrentRefresh:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from myapp import create_app
 from myapp.extensions import db
@@ -28,6 +32,20 @@ def bearer_for(client) -> dict[str, str]:
     client.post("/api/v1/auth/register", json=USER)
     token = client.post("/api/v1/auth/login", json=LOGIN).get_json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+def race(app: Flask, requests: list[Callable[[FlaskClient], TestResponse]]) -> list[int]:
+    """Send each request from its own thread and test client, all released at the
+    same instant; their statuses, in order."""
+    barrier = threading.Barrier(len(requests))
+
+    def send(request: Callable[[FlaskClient], TestResponse]) -> int:
+        client = app.test_client()
+        barrier.wait()
+        return request(client).status_code
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(send, requests))
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import message_from_bytes
@@ -12,11 +11,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from bench.common import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Inbox", "free_port", "smtp_server"]
 
 
 class Inbox:
