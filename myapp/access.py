@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+from flask import current_app
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from myapp.errors import Forbidden, Unauthorized
@@ -20,6 +21,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # OpenAPI security requirement for endpoints that take a bearer access token.
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Shared by every endpoint that checks the current password (RATELIMIT_PASSWORD_CHECK,
+# per user): each check is an argon2 hash (CPU and memory) and a guess at the password.
+PASSWORD_CHECKS_MESSAGE = "Too many password checks; try again later."  # noqa: S105
 # The claim naming the session (refresh-token family) a token belongs to.
 SESSION_CLAIM = "sid"
 
@@ -29,14 +33,25 @@ class FreshTokenRequired(Unauthorized):
     headers = {"WWW-Authenticate": 'Bearer realm="myapp", error="invalid_token"'}
 
 
+class SecondFactorRequired(Forbidden):
+    detail = (
+        "Administrators must use two-factor sign-in: enrol an authenticator app "
+        "(POST /api/v1/auth/mfa/totp/setup) before using admin endpoints."
+    )
+
+
 def admin_required(view: F) -> F:
-    """A valid access token of an active administrator; 403 for anyone else."""
+    """A valid access token of an active administrator; 403 for anyone else, and
+    (``MFA_REQUIRED_FOR_ADMINS``) for an administrator without a second factor."""
 
     @wraps(view)
     @jwt_required()
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_admin:
             raise Forbidden("Administrator rights are required.")
+        # An admin account opens every account: a password alone must not be enough.
+        if current_app.config["MFA_REQUIRED_FOR_ADMINS"] and not current_user.is_mfa_enabled:
+            raise SecondFactorRequired()
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from myapp import commands
+from myapp import commands, crypto
 from myapp.auth import bearer
 from myapp.auth.account import PASSWORD_RESET_EMAIL, password_reset_email
 from myapp.auth.listeners import SessionsAndVerification
@@ -76,6 +76,7 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     bearer.install(jwt)  # the token check and its 401 answers
     passwords.init_app(app)
+    crypto.init_app(app)  # the key secrets at rest are encrypted with
     mail.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
@@ -93,10 +94,11 @@ def connect_domains(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from myapp import apidocs, health
+    from myapp.auth import mfa_routes
     from myapp.auth import routes as auth_routes
     from myapp.users import routes as user_routes
 
-    for module in (health, auth_routes, user_routes):
+    for module in (health, auth_routes, mfa_routes, user_routes):
         api.register_blueprint(module.blp)
     app.register_blueprint(apidocs.blp)  # /docs: not part of the API document
 

@@ -16,11 +16,13 @@ from typing import Any
 
 import argon2
 import click
+from cryptography.fernet import Fernet
 from faker import Faker
 from flask import Flask
 from marshmallow import ValidationError
 
 from myapp.auth.account import AccountService, UsernameTaken
+from myapp.auth.mfa import MfaService
 from myapp.auth.schemas import RegisterSchema
 from myapp.database.columns import utcnow
 from myapp.extensions import passwords
@@ -33,12 +35,13 @@ SEED_BATCH = 1000
 
 @click.command("prune-tokens")
 def prune_tokens() -> None:
-    """Delete expired sessions (with their revoked refresh tokens) and expired
-    reset/verification tokens. Safe to run at any time, e.g. from cron."""
+    """Delete expired sessions (with their revoked refresh tokens), expired
+    reset/verification tokens and login second steps. Safe to run at any time,
+    e.g. from cron."""
     pruned = AccountService.from_app().prune_expired()
     sent = OutboxAdmin.from_app().prune_sent()
     click.echo(
-        f"Deleted {pruned.sessions} expired session(s), {pruned.tokens} expired email token(s) "
+        f"Deleted {pruned.sessions} expired session(s), {pruned.tokens} expired token(s) "
         f"and {sent} sent email(s) past MAIL_KEEP_SENT_DAYS."
     )
 
@@ -238,6 +241,31 @@ def _load(schema: RegisterSchema, **values: str) -> dict[str, Any]:
     return loaded
 
 
+@click.command("generate-encryption-key")
+def generate_encryption_key() -> None:
+    """Print a new key for ENCRYPTION_KEY (a Fernet key)."""
+    click.echo(Fernet.generate_key().decode())
+
+
+@click.command("rotate-encryption-key")
+def rotate_encryption_key() -> None:
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEY.
+
+    Rotation: generate a key, put it first in ENCRYPTION_KEY (keep the old one
+    after it), restart, run this, then drop the old key.
+    """
+    changed = MfaService.from_app().rotate_encryption_key()
+    click.echo(f"Re-encrypted {changed} secret(s) with the newest key.")
+
+
 def register(app: Flask) -> None:
-    for command in (prune_tokens, create_admin, seed_users, mail_worker, mail_outbox):
+    for command in (
+        prune_tokens,
+        create_admin,
+        seed_users,
+        mail_worker,
+        mail_outbox,
+        generate_encryption_key,
+        rotate_encryption_key,
+    ):
         app.cli.add_command(command)

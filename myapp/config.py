@@ -17,6 +17,8 @@ from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
+from myapp.crypto import EncryptionKeyError, derived_key, parse_keys
+
 logger = logging.getLogger(__name__)
 
 MIN_JWT_SECRET_BYTES = 32
@@ -130,6 +132,19 @@ class Config:
     EMAIL_VERIFICATION_TOKEN_EXPIRES = 24 * 3600  # seconds
     EMAIL_CHANGE_TOKEN_EXPIRES = 24 * 3600  # seconds: the link that proves a new address
 
+    # -- Two-factor sign-in (TOTP) ------------------------------------------
+    # The Fernet key(s) TOTP secrets are encrypted with, comma-separated, newest
+    # first (myapp.crypto). Development and testing derive one from SECRET_KEY;
+    # production must set its own.
+    ENCRYPTION_KEY: str | None = None
+    MFA_ISSUER = "myapp"  # the name authenticator apps show next to the code
+    MFA_TOKEN_EXPIRES = 300  # seconds between the password step and the code step
+    MFA_TOKEN_MAX_ATTEMPTS = 5  # wrong codes after which an mfa_token is dead
+    # Administrators without a second factor get 403 on admin endpoints (until they
+    # enrol). Off by default so that a new deployment's first admin can sign in;
+    # production deployments should turn it on.
+    MFA_REQUIRED_FOR_ADMINS = False
+
     # -- Rate limits (Flask-Limiter) ----------------------------------------
     # Set in every config on purpose: limits are on unless a config says otherwise.
     RATELIMIT_ENABLED = True
@@ -150,6 +165,9 @@ class Config:
     RATELIMIT_VERIFY_RESEND = "3 per hour"  # POST /auth/verify-email/resend
     RATELIMIT_PROFILE_UPDATE = "30 per hour"  # PATCH /users/me
     RATELIMIT_EMAIL_CONFIRM = "30 per hour"  # per IP: POST /users/me/email/confirm
+    # Wrong second-factor codes per account (each is a guess at a 6-digit secret),
+    # shared by every endpoint that takes one; spent before each check.
+    RATELIMIT_MFA_FAILURES = "10 per hour"
     # Number of reverse proxies in front of the app whose X-Forwarded-For is
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
     PROXY_FIX_X_FOR = 0
@@ -173,9 +191,20 @@ class Config:
         the JWT secret defaults to it."""
         if not config.get("JWT_SECRET_KEY"):
             config["JWT_SECRET_KEY"] = config.get("SECRET_KEY")
+        secret = config.get("SECRET_KEY")
+        if not config.get("ENCRYPTION_KEY") and self.DERIVE_ENCRYPTION_KEY and secret:
+            config["ENCRYPTION_KEY"] = derived_key(secret)
+
+    # Outside production, a missing ENCRYPTION_KEY is derived from SECRET_KEY.
+    DERIVE_ENCRYPTION_KEY = True
 
     def validate(self, config: Mapping[str, Any]) -> None:
         """Check the final configuration (after environment overrides)."""
+        if config.get("ENCRYPTION_KEY"):
+            try:
+                parse_keys(config["ENCRYPTION_KEY"])
+            except EncryptionKeyError as error:
+                raise ConfigurationError(f"Refusing to start: {error}") from None
 
 
 class DevelopmentConfig(Config):
@@ -225,6 +254,8 @@ class ProductionConfig(Config):
     HSTS_ENABLED = True
     # Counters shared by every process behind the load balancer.
     RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379"
+    # Its own key: SECRET_KEY and the key of the data at rest are rotated apart.
+    DERIVE_ENCRYPTION_KEY = False
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
@@ -235,6 +266,7 @@ class ProductionConfig(Config):
             self.SQLALCHEMY_DATABASE_URI = None
 
     def validate(self, config: Mapping[str, Any]) -> None:
+        super().validate(config)
         problems = []
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             problems.append("DATABASE_URL is not set")
@@ -255,6 +287,8 @@ class ProductionConfig(Config):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
         if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
+        if not config.get("ENCRYPTION_KEY"):
+            problems.append("ENCRYPTION_KEY is missing (flask generate-encryption-key makes one)")
         if config.get("MAIL_EAGER"):
             # Eager delivery sends from the request: a slow relay slows requests,
             # and the time a reset request takes would tell whether the account exists.

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 
 import pytest
+from freezegun import freeze_time
 from hypothesis import settings
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -21,6 +23,7 @@ from tests.support.database import (
     isolated_test,
     release_test_app,
 )
+from tests.support.mfa import enrol
 
 # Property tests stay quick in the suite; `make fuzz` selects the long campaign.
 settings.register_profile("suite", max_examples=40, deadline=None)
@@ -84,6 +87,16 @@ class AuthActions:
         assert response.status_code == 200, response.get_json()
         return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
+    def login_mfa(self, mfa_token: str, **proof):
+        """The second step of a login: ``code=...`` or ``recovery_code=...``."""
+        return self._client.post("/api/v1/auth/login/mfa", json={"mfa_token": mfa_token, **proof})
+
+    def mfa_token_for(self, user, password: str = DEFAULT_PASSWORD) -> str:
+        """The first step of a login with two-factor sign-in on."""
+        response = self.login(password, email=user.email)
+        assert response.get_json().get("mfa_required") is True, response.get_json()
+        return response.get_json()["mfa_token"]
+
     def refreshed_headers_for(self, user) -> dict[str, str]:
         """Headers with a non-fresh access token: one from a refresh, not a login."""
         refresh = self.login(email=user.email).get_json()["refresh_token"]
@@ -107,6 +120,22 @@ def auth_headers(auth, user):
 @pytest.fixture
 def admin_headers(auth, admin_user):
     return auth.headers_for(admin_user)
+
+
+@pytest.fixture
+def clock():
+    """Frozen time that a test moves on (``clock.tick(30)``): TOTP codes change
+    every 30 s, and a used one is refused until the next step."""
+    # Frozen at the real time: tokens issued before the freeze stay valid.
+    with freeze_time(datetime.now(UTC)) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def enrolled(client, auth_headers, clock):
+    """``user`` with TOTP on (enrolled through the API from ``auth_headers``' session):
+    its authenticator and recovery codes."""
+    return enrol(client, auth_headers, clock)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database.columns import UTCDateTime, utcnow
@@ -64,4 +64,62 @@ class ActionToken(Model):
     binding: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TotpCredential(Model):
+    """A user's authenticator-app secret (RFC 6238), one per user.
+
+    ``confirmed_at`` is None while the enrolment is pending (a code from the app
+    has not proved it yet): a pending secret does nothing for sign-in.
+    """
+
+    __tablename__ = "totp_credentials"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Fernet ciphertext of the base32 secret (myapp.crypto): a leaked table alone
+    # gives no codes.
+    secret_encrypted: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted: that code, and any older one, is
+    # refused from then on (replay), whichever endpoint it is sent to.
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the authenticator app.
+
+    Stored as a SHA-256 over the user id and the normalised code: codes carry 60
+    random bits, so unlike passwords they need no slow hash to resist guessing.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MfaChallenge(Model):
+    """The state between a right password and the second factor (the mfa_token).
+
+    Only the token's SHA-256 is stored. ``binding`` is a digest of the user's
+    password hash and token version when the password was checked: a password
+    change, reset or sign-out everywhere kills the challenge.
+    """
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    binding: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,13 +1,19 @@
-"""All database access for sessions (refresh-token families) and email tokens lives
-here. Nothing here commits: the service's unit of work does."""
+"""All database access for sessions (refresh-token families), email tokens and
+second factors lives here. Nothing here commits: the service's unit of work does."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 
-from myapp.auth.models import ActionToken, AuthSession
+from myapp.auth.models import (
+    ActionToken,
+    AuthSession,
+    MfaChallenge,
+    RecoveryCode,
+    TotpCredential,
+)
 from myapp.database.unit_of_work import Repository
 from myapp.users.models import User
 
@@ -133,6 +139,124 @@ class ActionTokenRepository(Repository):
         return self.matched(result) == 1
 
     def prune(self, now: datetime) -> int:
-        return self.matched(
-            self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
+        """Delete expired email tokens and login second steps (mfa_tokens)."""
+        tokens = self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
+        steps = self.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at <= now))
+        return self.matched(tokens) + self.matched(steps)
+
+
+class MfaRepository(Repository):
+    """Second factors (TOTP secrets, recovery codes) and pending second steps."""
+
+    # -- TOTP ---------------------------------------------------------------------
+    def get_totp(self, user_id: int) -> TotpCredential | None:
+        return self.session.get(TotpCredential, user_id)
+
+    def start_totp(self, user_id: int, secret_encrypted: str, now: datetime) -> None:
+        """Store a pending secret for the user, replacing a pending one."""
+        credential = self.get_totp(user_id)
+        if credential is None:
+            self.session.add(
+                TotpCredential(user_id=user_id, secret_encrypted=secret_encrypted, created_at=now)
+            )
+        else:
+            credential.secret_encrypted, credential.created_at = secret_encrypted, now
+            credential.last_used_step = None
+        self.session.flush()
+
+    def confirm_totp(self, user_id: int, step: int, now: datetime) -> bool:
+        """Turn the pending secret on, recording the step of the code that proved
+        it; False if it was not pending any more (a concurrent confirmation won)."""
+        result = self.session.execute(
+            update(TotpCredential)
+            .where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_(None))
+            .values(confirmed_at=now, last_used_step=step)
+        )
+        return self.matched(result) == 1
+
+    def use_step(self, user_id: int, step: int) -> bool:
+        """Record that the code of ``step`` was used, if no code of that step or a
+        later one was; True if we did. A compare-and-swap: of two requests with one
+        code, exactly one gets it."""
+        result = self.session.execute(
+            update(TotpCredential)
+            .where(
+                TotpCredential.user_id == user_id,
+                (TotpCredential.last_used_step.is_(None)) | (TotpCredential.last_used_step < step),
+            )
+            .values(last_used_step=step)
+        )
+        return self.matched(result) == 1
+
+    def all_totp(self) -> list[TotpCredential]:
+        return list(self.session.scalars(select(TotpCredential).order_by(TotpCredential.user_id)))
+
+    def delete_factors(self, user_id: int) -> None:
+        """Delete the user's TOTP secret and recovery codes."""
+        self.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user_id))
+        self.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+
+    # -- recovery codes -----------------------------------------------------------
+    def replace_recovery_codes(self, user_id: int, code_hashes: list[str], now: datetime) -> None:
+        self.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        self.session.add_all(
+            RecoveryCode(user_id=user_id, code_hash=code_hash, created_at=now)
+            for code_hash in code_hashes
+        )
+        self.session.flush()
+
+    def recovery_codes_left(self, user_id: int) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(RecoveryCode)
+                .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+            )
+            or 0
+        )
+
+    def use_recovery_code(self, user_id: int, code_hash: str, now: datetime) -> bool:
+        """Mark the user's unused code with this hash used; True if we did (of two
+        concurrent uses of one code, exactly one wins)."""
+        result = self.session.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.user_id == user_id,
+                RecoveryCode.code_hash == code_hash,
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return self.matched(result) == 1
+
+    # -- second steps of a login (mfa_token) ------------------------------------------
+    def add_challenge(self, challenge: MfaChallenge) -> MfaChallenge:
+        self.session.add(challenge)
+        self.session.flush()
+        return challenge
+
+    def get_challenge(self, token_hash: str) -> MfaChallenge | None:
+        return self.session.scalar(
+            select(MfaChallenge).where(MfaChallenge.token_hash == token_hash)
+        )
+
+    def consume_challenge(self, challenge_id: int, now: datetime, max_attempts: int) -> bool:
+        """Spend the challenge if it is still unused and alive; True if we did."""
+        result = self.session.execute(
+            update(MfaChallenge)
+            .where(
+                MfaChallenge.id == challenge_id,
+                MfaChallenge.used_at.is_(None),
+                MfaChallenge.failed_attempts < max_attempts,
+            )
+            .values(used_at=now)
+        )
+        return self.matched(result) == 1
+
+    def count_failure(self, challenge_id: int) -> None:
+        # An increment in SQL: concurrent wrong codes all count.
+        self.session.execute(
+            update(MfaChallenge)
+            .where(MfaChallenge.id == challenge_id)
+            .values(failed_attempts=MfaChallenge.failed_attempts + 1)
         )

@@ -8,20 +8,25 @@ from typing import Any
 from flask import request, url_for
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
-from myapp.access import BEARER, current_session_id
+from myapp.access import BEARER, PASSWORD_CHECKS_MESSAGE, current_session_id
 from myapp.auth.account import AccountService
+from myapp.auth.mfa import Proof
 from myapp.auth.schemas import (
+    AccessTokenSchema,
+    LoginResultSchema,
     LoginSchema,
     MessageSchema,
+    MfaLoginSchema,
     PasswordResetConfirmSchema,
     PasswordResetRequestSchema,
+    ReauthenticateSchema,
     RegisterSchema,
     SessionSchema,
     TokenSchema,
     VerifyEmailSchema,
 )
-from myapp.auth.service import AuthService, ClientInfo
-from myapp.auth.tokens import TokenPair
+from myapp.auth.service import AuthService, ClientInfo, MfaRequired
+from myapp.auth.tokens import AccessToken, TokenPair
 from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import per_user, rate_limit
 from myapp.users.models import User
@@ -62,16 +67,56 @@ def register(data: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
 @problems(blp, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
 @blp.arguments(LoginSchema)
-@blp.response(200, TokenSchema)
-def login(data: dict[str, Any]) -> TokenPair:
+@blp.response(200, LoginResultSchema)
+def login(data: dict[str, Any]) -> TokenPair | MfaRequired:
     """Log in: exchange credentials for tokens.
 
     Takes an email or a username, and the password. Returns a fresh access token
     and a refresh token, and starts a session. Besides the limit per address, each
     account has a budget of wrong passwords per window (429 once it is spent).
+
+    With two-factor sign-in on, the right password returns no tokens but
+    ``{mfa_required: true, mfa_token, methods}``: send the code with the token to
+    ``POST /auth/login/mfa``.
     """
     password = data.pop("password")
     return AuthService.from_app().login(password, client=client_info(), **data)
+
+
+@blp.route("/login/mfa", methods=["POST"])
+@problems(blp, 401, 422, 429)
+@rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
+@blp.arguments(MfaLoginSchema)
+@blp.response(200, TokenSchema)
+def login_mfa(data: dict[str, Any]) -> TokenPair:
+    """Second step of a login: the mfa_token and a code (or a recovery code).
+
+    Returns the same fresh token pair as a password login and starts a session.
+    The mfa_token is single-use, short-lived (``MFA_TOKEN_EXPIRES``), dies with a
+    password change and after 5 wrong codes. A wrong code is 401.
+    """
+    proof = Proof(data.get("code"), data.get("recovery_code"))
+    return AuthService.from_app().complete_login(data["mfa_token"], proof, client=client_info())
+
+
+@blp.route("/reauthenticate", methods=["POST"])
+@problems(blp, 401, 403, 422, 429)
+@blp.doc(security=BEARER)
+@blp.arguments(ReauthenticateSchema)
+@blp.response(200, AccessTokenSchema)
+@jwt_required()
+@per_user("RATELIMIT_PASSWORD_CHECK", PASSWORD_CHECKS_MESSAGE)
+def reauthenticate(data: dict[str, Any]) -> AccessToken:
+    """Step-up: a fresh access token for this session.
+
+    The password, plus a code or recovery code when two-factor sign-in is on. For
+    a client holding a refreshed (non-fresh) token that needs a fresh-only action.
+    A wrong password or code is 403.
+    """
+    proof = Proof(data.get("code"), data.get("recovery_code"))
+    return AuthService.from_app().reauthenticate(
+        current_user, current_session_id(), data["password"], proof
+    )
 
 
 @blp.route("/refresh", methods=["POST"])

@@ -58,6 +58,113 @@ class LoginSchema(Schema):
             raise ValidationError("Give exactly one of 'email' or 'username'.", "_schema")
 
 
+class TotpCode(Text):
+    """A 6-digit code from an authenticator app; spaces (``123 456``, as apps show
+    it) are dropped."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "123456")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        code = "".join(super()._deserialize(value, attr, data, **kwargs).split())
+        if not (len(code) == 6 and code.isascii() and code.isdigit()):
+            raise ValidationError("Must be the 6 digits the authenticator app shows.")
+        return code
+
+
+class RecoveryCodeField(Text):
+    """A recovery code as typed: any case, with or without separators (the
+    service normalises it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(min=1, max=64))
+        kwargs.setdefault("metadata", {}).setdefault("example", "7KQ4-MZ2H-XWT9")
+        super().__init__(**kwargs)
+
+
+class SecondFactorSchema(Schema):
+    """``{code}`` or ``{recovery_code}``."""
+
+    code = TotpCode()
+    recovery_code = RecoveryCodeField()
+
+    # Both at once would be two guesses for the price of one.
+    ONE_REQUIRED = True
+
+    @validates_schema
+    def _one_factor(self, data: dict[str, Any], **kwargs: Any) -> None:
+        given = ("code" in data) + ("recovery_code" in data)
+        if given > 1 or (self.ONE_REQUIRED and given == 0):
+            raise ValidationError("Give exactly one of 'code' or 'recovery_code'.", "_schema")
+
+
+class MfaLoginSchema(SecondFactorSchema):
+    mfa_token = Text(required=True, validate=validate.Length(min=1, max=256))
+
+
+class ReauthenticateSchema(SecondFactorSchema):
+    """The password, and a code or recovery code when two-factor sign-in is on."""
+
+    ONE_REQUIRED = False
+    password = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=LOGIN_PASSWORD_MAX_LENGTH),
+        metadata={"format": "password"},
+    )
+
+
+class TotpConfirmSchema(Schema):
+    code = TotpCode(required=True)
+
+
+class MfaStatusSchema(Schema):
+    totp = fields.Boolean(required=True)
+    recovery_codes_left = fields.Integer(required=True)
+    methods = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Second-step methods the account accepts at login."},
+    )
+
+
+class TotpSetupSchema(Schema):
+    secret = fields.String(required=True, metadata={"description": "Base32, for manual entry."})
+    otpauth_uri = fields.String(required=True)
+    qr_svg = fields.String(required=True, metadata={"description": "The URI as an SVG QR code."})
+
+
+class RecoveryCodesSchema(Schema):
+    recovery_codes = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Shown this once: only their hashes are kept."},
+    )
+
+
+class AccessTokenSchema(Schema):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "bearer"})
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "Access token lifetime in seconds."}
+    )
+
+
+class LoginResultSchema(Schema):
+    """Either the token pair, or (two-factor sign-in on) the second step's token."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "bearer"})
+    expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds."})
+    mfa_required = fields.Boolean(
+        metadata={"description": "True: no tokens yet; send a code to POST /auth/login/mfa."}
+    )
+    mfa_token = fields.String(metadata={"description": "Single use, short-lived."})
+    methods = fields.List(fields.String())
+
+
 class TokenSchema(Schema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)

@@ -7,16 +7,19 @@ No Flask request objects here: callers pass plain, normalised data (and
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from flask import current_app
 
 from myapp.audit import audit
-from myapp.auth.models import AuthSession
-from myapp.auth.repository import SessionRepository
-from myapp.auth.tokens import TokenPair, TokenService
+from myapp.auth.account import TOKEN_BYTES, digest
+from myapp.auth.mfa import CodeRequired, Proof, SecondFactors, WrongCode
+from myapp.auth.models import AuthSession, MfaChallenge
+from myapp.auth.repository import MfaRepository, SessionRepository
+from myapp.auth.tokens import AccessToken, TokenPair, TokenService
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import NotFound, TooManyRequests, Unauthorized
@@ -25,6 +28,7 @@ from myapp.passwords import PasswordHasher
 from myapp.ratelimit import Budget
 from myapp.users.models import User
 from myapp.users.repository import UserRepository
+from myapp.users.service import WrongPassword
 
 
 class InvalidCredentials(Unauthorized):
@@ -43,6 +47,36 @@ class RefreshTokenSpent(Unauthorized):
 
 class SessionExpired(Unauthorized):
     detail = "The session has reached its maximum lifetime. Log in again."
+
+
+class InvalidMfaToken(Unauthorized):
+    detail = "The mfa_token is invalid, expired or used up. Log in again."
+
+
+class InvalidCode(Unauthorized):
+    detail = "Invalid code."
+
+
+@dataclass(frozen=True)
+class MfaRequired:
+    """A right password of an account with a second factor: the login's answer
+    until ``complete_login`` gets the code."""
+
+    mfa_token: str
+    methods: list[str] = field(default_factory=list)
+    mfa_required: bool = True
+
+
+@dataclass(frozen=True)
+class MfaSettings:
+    token_lifetime: timedelta
+    max_attempts: int
+
+
+def challenge_binding(user: User) -> str:
+    """What an mfa_token is about: the password just checked and the token
+    version; a password change, reset or sign-out everywhere kills it."""
+    return f"{user.password_hash}\n{user.token_version}"
 
 
 @dataclass(frozen=True)
@@ -78,9 +112,11 @@ class AuthService:
         tokens: TokenService,
         uow: UnitOfWork,
         failed_logins: Budget,
+        factors: SecondFactors,
         *,
         session_lifetime: timedelta,
         session_absolute_lifetime: timedelta,
+        mfa: MfaSettings,
     ) -> None:
         self.users = users
         self.sessions = sessions
@@ -89,6 +125,9 @@ class AuthService:
         self.uow = uow
         # Wrong passwords checked per account and window, whatever the concurrency.
         self.failed_logins = failed_logins
+        self.factors = factors
+        self.challenges: MfaRepository = factors.repository
+        self.mfa = mfa
         # A session lives as long as its refresh token (idle lifetime): each rotation
         # extends it, but never past its login plus the absolute lifetime.
         self.session_lifetime = session_lifetime
@@ -105,8 +144,13 @@ class AuthService:
             TokenService(),
             UnitOfWork(),
             Budget.of(current_app, "RATELIMIT_LOGIN_FAILURES", FAILED_LOGINS_MESSAGE),
+            SecondFactors.from_app(),
             session_lifetime=config["JWT_REFRESH_TOKEN_EXPIRES"],
             session_absolute_lifetime=timedelta(seconds=config["SESSION_ABSOLUTE_LIFETIME"]),
+            mfa=MfaSettings(
+                token_lifetime=timedelta(seconds=config["MFA_TOKEN_EXPIRES"]),
+                max_attempts=config["MFA_TOKEN_MAX_ATTEMPTS"],
+            ),
         )
 
     def login(
@@ -116,19 +160,13 @@ class AuthService:
         email: str | None = None,
         username: str | None = None,
         client: ClientInfo = ClientInfo(),
-    ) -> TokenPair:
-        """Check the credentials, start a session, issue a fresh token pair."""
+    ) -> TokenPair | MfaRequired:
+        """Check the credentials, start a session, issue a fresh token pair; or,
+        for an account with a second factor, the mfa_token of the second step."""
         user, credential, new_hash = self._authenticate(password, email=email, username=username)
-        now = utcnow()
-        auth_session = AuthSession(
-            user_id=user.id,
-            refresh_jti=new_jti(),
-            created_at=now,
-            last_used_at=now,
-            expires_at=now + min(self.session_lifetime, self.session_absolute_lifetime),
-            user_agent=client.user_agent,
-            ip=client.ip,
-        )
+        if user.is_mfa_enabled:
+            return self._challenge(user, new_hash)
+        auth_session = self._new_session(user, client)
         with self.uow:
             # A password change or reset that landed while the password was being
             # checked wins: the old password must not open a session after it.
@@ -144,6 +182,58 @@ class AuthService:
             tokens = self.tokens.issue(user, auth_session, fresh=True)
         audit("login.succeeded", user_id=user.id, session_id=auth_session.id)
         return tokens
+
+    def complete_login(
+        self, mfa_token: str, proof: Proof, *, client: ClientInfo = ClientInfo()
+    ) -> TokenPair:
+        """The second step: a code for the mfa_token's user starts the session.
+
+        A wrong code counts against the token (dead after ``max_attempts``) and
+        against the account's budget of wrong codes; that count is the use case's
+        outcome, committed before the 401.
+        """
+        now = utcnow()
+        tokens, method = None, None
+        with self.uow:
+            challenge = self.challenges.get_challenge(digest(mfa_token))
+            user = self.users.get(challenge.user_id) if challenge is not None else None
+            if challenge is None or user is None or not self._alive(challenge, user, now):
+                raise InvalidMfaToken()
+            method = self.factors.check(user, proof, self.uow)
+            if method is None:
+                self.challenges.count_failure(challenge.id)
+            else:
+                # Single use: of two requests with one token, one gets a session.
+                if not self.challenges.consume_challenge(challenge.id, now, self.mfa.max_attempts):
+                    raise InvalidMfaToken()
+                auth_session = self._new_session(user, client)
+                if not self.sessions.create_if_unchanged(
+                    auth_session, user.password_hash, user.token_version
+                ):
+                    raise InvalidMfaToken()
+                tokens = self.tokens.issue(user, auth_session, fresh=True)
+        if tokens is None:
+            raise InvalidCode()
+        audit("login.succeeded", user_id=user.id, session_id=auth_session.id, mfa=method)
+        return tokens
+
+    def reauthenticate(
+        self, user: User, session_id: str, password: str, proof: Proof
+    ) -> AccessToken:
+        """Step-up: the password (and the second factor, when on) again, for a
+        fresh access token of the same session."""
+        if not self.passwords.verify(user.password_hash, password):
+            audit("reauthenticate.failed", user_id=user.id, reason="wrong_password")
+            raise WrongPassword("The password is incorrect.")
+        if user.is_mfa_enabled:
+            if not proof.given:
+                raise CodeRequired()
+            with self.uow:
+                method = self.factors.check(user, proof, self.uow)
+            if method is None:
+                raise WrongCode()
+        audit("reauthenticated", user_id=user.id, session_id=session_id)
+        return self.tokens.issue_access(user, session_id, fresh=True)
 
     def refresh(self, user: User, session_id: str, jti: str) -> TokenPair:
         """Rotate: spend refresh token ``jti`` of the session, return a new pair.
@@ -200,6 +290,47 @@ class AuthService:
                 raise NotFound("Session not found.")
             self.sessions.revoke(session_id, now)
         audit("session.revoked", user_id=user.id, session_id=session_id)
+
+    def _new_session(self, user: User, client: ClientInfo) -> AuthSession:
+        now = utcnow()
+        return AuthSession(
+            user_id=user.id,
+            refresh_jti=new_jti(),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + min(self.session_lifetime, self.session_absolute_lifetime),
+            user_agent=client.user_agent,
+            ip=client.ip,
+        )
+
+    def _challenge(self, user: User, new_hash: str | None) -> MfaRequired:
+        """Store the second step of this login; its token goes to the client."""
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        now = utcnow()
+        with self.uow:
+            if new_hash is not None:
+                user.password_hash = new_hash
+                self.users.save(user)
+            self.challenges.add_challenge(
+                MfaChallenge(
+                    user_id=user.id,
+                    token_hash=digest(raw),
+                    binding=digest(challenge_binding(user)),
+                    created_at=now,
+                    expires_at=now + self.mfa.token_lifetime,
+                )
+            )
+        audit("login.mfa_required", user_id=user.id)
+        return MfaRequired(mfa_token=raw, methods=self.factors.methods(user))
+
+    def _alive(self, challenge: MfaChallenge, user: User, now: datetime) -> bool:
+        return (
+            user.is_active
+            and challenge.used_at is None
+            and challenge.expires_at > now
+            and challenge.failed_attempts < self.mfa.max_attempts
+            and challenge.binding == digest(challenge_binding(user))
+        )
 
     def _authenticate(
         self, password: str, *, email: str | None = None, username: str | None = None

@@ -13,7 +13,7 @@ from myapp.access import SESSION_CLAIM
 from myapp.auth.models import AuthSession
 from myapp.users.models import User
 
-__all__ = ["SESSION_CLAIM", "TOKEN_VERSION_CLAIM", "TokenPair", "TokenService"]
+__all__ = ["SESSION_CLAIM", "TOKEN_VERSION_CLAIM", "AccessToken", "TokenPair", "TokenService"]
 
 # Bumping the user's token_version invalidates every token that carries an older one.
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim's name, not a secret
@@ -27,19 +27,43 @@ class TokenPair:
     token_type: str = "bearer"  # noqa: S105 - RFC 6750's type name, not a secret
 
 
+@dataclass(frozen=True)
+class AccessToken:
+    access_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105 - RFC 6750's type name, not a secret
+
+
 class TokenService:
     def issue(self, user: User, auth_session: AuthSession, *, fresh: bool) -> TokenPair:
         """An access and a refresh token bound to the user's version and session.
 
         The refresh token's jti is the one the session expects next.
         """
-        claims = {TOKEN_VERSION_CLAIM: user.token_version, SESSION_CLAIM: auth_session.id}
-        identity = str(user.id)  # JWT "sub" must be a string
-        lifetime: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+        access = self.issue_access(user, auth_session.id, fresh=fresh)
         return TokenPair(
-            access_token=create_access_token(identity, fresh=fresh, additional_claims=claims),
+            access_token=access.access_token,
             refresh_token=create_refresh_token(
-                identity, additional_claims={**claims, "jti": auth_session.refresh_jti}
+                str(user.id),
+                additional_claims={
+                    **_claims(user, auth_session.id),
+                    "jti": auth_session.refresh_jti,
+                },
+            ),
+            expires_in=access.expires_in,
+        )
+
+    def issue_access(self, user: User, session_id: str, *, fresh: bool) -> AccessToken:
+        """An access token alone, for a session that goes on (re-authentication)."""
+        lifetime: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+        return AccessToken(
+            access_token=create_access_token(
+                str(user.id), fresh=fresh, additional_claims=_claims(user, session_id)
             ),
             expires_in=int(lifetime.total_seconds()),
         )
+
+
+def _claims(user: User, session_id: str) -> dict[str, object]:
+    # JWT "sub" (the identity) must be a string; these ride along.
+    return {TOKEN_VERSION_CLAIM: user.token_version, SESSION_CLAIM: session_id}

@@ -34,6 +34,9 @@ class User(Model):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # True while the user has a second factor (auth keeps it, in the same
+    # transaction as the factor itself): users reads it without knowing factors.
+    is_mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A new address the user asked for, until a link sent there proves it (then it
     # becomes ``email``). Not unique: whoever proves an address first gets it.
     pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))

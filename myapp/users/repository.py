@@ -32,6 +32,7 @@ class UserSearch:
     is_active: bool | None = None
     is_admin: bool | None = None
     is_verified: bool | None = None
+    mfa: bool | None = None
     sort: str = "created_at"
 
 
@@ -114,10 +115,15 @@ class UserRepository(Repository):
                     User.username.like(pattern, escape="\\"),
                 )
             )
-        for flag in ("is_active", "is_admin", "is_verified"):
+        for flag, column in (
+            ("is_active", User.is_active),
+            ("is_admin", User.is_admin),
+            ("is_verified", User.is_verified),
+            ("mfa", User.is_mfa_enabled),
+        ):
             value = getattr(criteria, flag)
             if value is not None:
-                conditions.append(getattr(User, flag).is_(value))
+                conditions.append(column.is_(value))
         if conditions:
             counted = first_row(select(func.count()).select_from(User).where(*conditions), {})
         else:  # kept exact by triggers: one primary-key read instead of a full count

@@ -10,7 +10,13 @@ from flask_jwt_extended import current_user, get_current_user, jwt_required
 from marshmallow import RAISE
 from sqlalchemy.engine import Row
 
-from myapp.access import BEARER, admin_required, current_session_id, require_fresh_token
+from myapp.access import (
+    BEARER,
+    PASSWORD_CHECKS_MESSAGE,
+    admin_required,
+    current_session_id,
+    require_fresh_token,
+)
 from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import per_user, rate_limit
 from myapp.users.models import User
@@ -28,10 +34,6 @@ from myapp.users.schemas import (
 from myapp.users.service import UserPage, UserService
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="User accounts.")
-
-# Shared by every endpoint that checks the current password: each check is an
-# argon2 hash (CPU and memory) and a guess at the password.
-PASSWORD_CHECKS_MESSAGE = "Too many password checks; try again later."  # noqa: S105
 
 PAGINATION_HEADER = {
     "X-Pagination": {

@@ -114,6 +114,9 @@ class UserSchema(Schema):
     is_active = fields.Boolean(dump_only=True)
     is_admin = fields.Boolean(dump_only=True)
     is_verified = fields.Boolean(dump_only=True)
+    is_mfa_enabled = fields.Boolean(
+        dump_only=True, metadata={"description": "Signing in takes a second factor."}
+    )
     pending_email = fields.Email(
         dump_only=True,
         allow_none=True,
@@ -190,6 +193,9 @@ class UserListQuerySchema(Schema):
     is_active = fields.Boolean()
     is_admin = fields.Boolean()
     is_verified = fields.Boolean()
+    mfa = fields.Boolean(
+        metadata={"description": "Only users with (true) or without a second factor."}
+    )
     sort = fields.String(load_default="created_at", validate=validate.OneOf(SORT_ORDERS))
 
 

@@ -38,6 +38,44 @@ MATRIX = [
         "access",
         dict(none=200, user=200, admin=200),
     ),
+    (
+        "POST",
+        "/api/v1/auth/login/mfa",
+        {"mfa_token": "not-issued", "code": "123456"},
+        "access",
+        dict(none=401, user=401, admin=401),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/reauthenticate",
+        {"password": DEFAULT_PASSWORD},
+        "access",
+        dict(none=401, user=200, admin=200),
+    ),
+    ("GET", "/api/v1/auth/mfa", None, "access", dict(none=401, user=200, admin=200)),
+    ("POST", "/api/v1/auth/mfa/totp/setup", None, "access", dict(none=401, user=200, admin=200)),
+    # 409: nothing is pending or on; the bearer check has passed.
+    (
+        "POST",
+        "/api/v1/auth/mfa/totp/confirm",
+        {"code": "123456"},
+        "access",
+        dict(none=401, user=409, admin=409),
+    ),
+    (
+        "DELETE",
+        "/api/v1/auth/mfa/totp",
+        {"code": "123456"},
+        "access",
+        dict(none=401, user=409, admin=409),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/mfa/recovery-codes",
+        None,
+        "access",
+        dict(none=401, user=409, admin=409),
+    ),
     ("POST", "/api/v1/auth/refresh", None, "refresh", dict(none=401, user=200, admin=200)),
     ("POST", "/api/v1/auth/logout", None, "access", dict(none=401, user=204, admin=204)),
     ("POST", "/api/v1/auth/logout-all", None, "access", dict(none=401, user=204, admin=204)),
@@ -116,6 +154,14 @@ MATRIX = [
         dict(none=401, user=403, admin=200),
     ),
     ("DELETE", "/api/v1/users/{target}", None, "access", dict(none=401, user=403, admin=204)),
+    # 409 for the admin: the target has no second factor to remove.
+    (
+        "DELETE",
+        "/api/v1/users/{target}/mfa",
+        None,
+        "access",
+        dict(none=401, user=403, admin=409),
+    ),
 ]
 
 

@@ -18,6 +18,7 @@ USER_KEYS = {
     "is_active",
     "is_admin",
     "is_verified",
+    "is_mfa_enabled",
     "pending_email",
     "created_at",
     "updated_at",

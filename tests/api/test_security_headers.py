@@ -7,6 +7,7 @@ import logging
 import re
 
 import pytest
+from cryptography.fernet import Fernet
 
 from myapp import create_app
 from myapp.config import ProductionConfig
@@ -57,6 +58,7 @@ class TestSecurityHeaders:
             overrides={
                 "APP_BASE_URL": "https://a.example",
                 "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
+                "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             },
         )
 

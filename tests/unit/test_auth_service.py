@@ -8,12 +8,14 @@ from unittest import mock
 
 from freezegun import freeze_time
 
+from myapp.auth.mfa import SecondFactors
 from myapp.auth.models import AuthSession
-from myapp.auth.repository import SessionRepository
+from myapp.auth.repository import MfaRepository, SessionRepository
 from myapp.auth.service import (
     AuthService,
     ClientInfo,
     InvalidCredentials,
+    MfaSettings,
     RefreshTokenReused,
     RefreshTokenSpent,
     SessionExpired,
@@ -44,6 +46,8 @@ class AuthServiceTestCase(unittest.TestCase):
         self.uow = UnitOfWork(self.db)
         self.failed_logins = mock.create_autospec(Budget, instance=True)
         self.sessions.create_if_unchanged.return_value = True
+        self.factors = mock.create_autospec(SecondFactors, instance=True)
+        self.factors.repository = mock.create_autospec(MfaRepository, instance=True)
         self.service = AuthService(
             self.users,
             self.sessions,
@@ -51,8 +55,10 @@ class AuthServiceTestCase(unittest.TestCase):
             self.tokens,
             self.uow,
             self.failed_logins,
+            self.factors,
             session_lifetime=LIFETIME,
             session_absolute_lifetime=ABSOLUTE,
+            mfa=MfaSettings(token_lifetime=timedelta(minutes=5), max_attempts=5),
         )
         self.user = User(
             id=7,

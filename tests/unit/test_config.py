@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from myapp import config as config_module
 from myapp import create_app
@@ -21,10 +22,12 @@ from myapp.config import (
 from myapp.extensions import db
 
 STRONG = "s" * 32
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 PRODUCTION_ENV = {
     "SECRET_KEY": STRONG,
     "JWT_SECRET_KEY": "j" * 32,
     "DATABASE_URL": "sqlite://",
+    "ENCRYPTION_KEY": ENCRYPTION_KEY,
 }
 
 
@@ -43,7 +46,10 @@ def dev_app(instance, env=None, config=None):
 
 
 def production_app(env, **overrides):
-    return create_app(ProductionConfig(env), overrides={**PRODUCTION_SETTINGS, **overrides})
+    env = dict(env)
+    # The encryption key reaches the app as MYAPP_ENCRYPTION_KEY would: an override.
+    settings = {**PRODUCTION_SETTINGS, "ENCRYPTION_KEY": env.pop("ENCRYPTION_KEY", None)}
+    return create_app(ProductionConfig(env), overrides={**settings, **overrides})
 
 
 class TestProductionConfig:
@@ -60,14 +66,18 @@ class TestProductionConfig:
             ({"SECRET_KEY": None, "JWT_SECRET_KEY": None}, "JWT_SECRET_KEY is missing"),
             ({"JWT_SECRET_KEY": "j" * 31}, "at least 32 bytes"),
             ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
+            ({"ENCRYPTION_KEY": None}, "ENCRYPTION_KEY is missing"),
         ],
-        ids=["no-secret", "no-jwt-secret", "short-jwt-secret", "no-database"],
+        ids=["no-secret", "no-jwt-secret", "short-jwt-secret", "no-database", "no-encryption-key"],
     )
     def test_create_app_when_production_env_unsafe_refuses_to_start(self, change, message):
         env = {k: v for k, v in {**PRODUCTION_ENV, **change}.items() if v is not None}
+        # Given through the config class's environment only (as ENCRYPTION_KEY is
+        # read by Flask's MYAPP_ prefix in real deployments, below).
+        overrides = {"ENCRYPTION_KEY": env.pop("ENCRYPTION_KEY", None)}
 
         with pytest.raises(ConfigurationError, match=message):
-            production_app(env)
+            production_app(env, **overrides)
 
     def test_create_app_when_production_argon2_below_owasp_floor_refuses(self):
         with pytest.raises(ConfigurationError, match="OWASP"):
@@ -103,6 +113,42 @@ class TestProductionConfig:
         assert config.ARGON2_MEMORY_COST >= 19 * 1024
         assert config.ARGON2_TIME_COST >= 2
         assert config.ARGON2_PARALLELISM == 1
+
+
+class TestEncryptionKey:
+    """The key TOTP secrets are encrypted with (myapp.crypto)."""
+
+    def test_development_when_no_key_derives_one_from_the_secret_key_stable_across_restarts(
+        self, tmp_path
+    ):
+        first = dev_app(tmp_path, {}).config
+        again = dev_app(tmp_path, {}).config
+
+        assert first["ENCRYPTION_KEY"] == again["ENCRYPTION_KEY"]
+        assert first["ENCRYPTION_KEY"] not in (first["SECRET_KEY"], "")
+        Fernet(first["ENCRYPTION_KEY"])  # a usable key
+
+    def test_production_when_key_given_uses_it_not_a_derived_one(self):
+        assert production_app(PRODUCTION_ENV).config["ENCRYPTION_KEY"] == ENCRYPTION_KEY
+
+    @pytest.mark.parametrize("config", ["development", "production"])
+    @pytest.mark.parametrize(
+        ("bad", "position"),
+        [("not-a-key", "key 1"), (f"{ENCRYPTION_KEY},short", "key 2")],
+        ids=["malformed", "second-malformed"],
+    )
+    def test_create_app_when_a_key_is_malformed_refuses_naming_its_position(
+        self, config, bad, position, tmp_path
+    ):
+        with pytest.raises(ConfigurationError, match=f"ENCRYPTION_KEY: {position} is not"):
+            if config == "production":
+                production_app(PRODUCTION_ENV, ENCRYPTION_KEY=bad)
+            else:
+                create_app(
+                    DevelopmentConfig({"SECRET_KEY": STRONG}),
+                    overrides={**CHEAP_HASHING, "ENCRYPTION_KEY": bad},
+                    instance_path=str(tmp_path),
+                )
 
 
 class TestSecretKey:
