@@ -294,19 +294,17 @@ class MfaService:
             raise TotpOff("Two-factor sign-in is already off.")
         with self.uow:
             method = self.factors.check(user, proof, self.uow)
-            if method is not None:
-                self._remove(user)
-                self.sessions.revoke_all(user.id, utcnow(), keep=keep_session)
-                self._tell(
-                    user,
-                    "Two-factor sign-in was turned off",
-                    "Signing in to your account now takes the password alone, and every "
-                    "other session was signed out.",
-                    kind="mfa_disabled",
-                )
-        # Outside the block: a wrong code spends from the budget but changes nothing.
-        if method is None:
-            raise WrongCode()
+            if method is None:
+                raise WrongCode()  # nothing to keep: the budget has counted it
+            self._remove(user)
+            self.sessions.revoke_all(user.id, utcnow(), keep=keep_session)
+            self._tell(
+                user,
+                "Two-factor sign-in was turned off",
+                "Signing in to your account now takes the password alone, and every "
+                "other session was signed out.",
+                kind="mfa_disabled",
+            )
         audit("mfa.disabled", user_id=user.id, method=method)
 
     def admin_reset(self, actor: User, user_id: int) -> None:

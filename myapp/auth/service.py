@@ -228,10 +228,9 @@ class AuthService:
         if user.is_mfa_enabled:
             if not proof.given:
                 raise CodeRequired()
-            with self.uow:
-                method = self.factors.check(user, proof, self.uow)
-            if method is None:
-                raise WrongCode()
+            with self.uow:  # commits the code's use (its step, or the recovery code)
+                if self.factors.check(user, proof, self.uow) is None:
+                    raise WrongCode()
         audit("reauthenticated", user_id=user.id, session_id=session_id)
         return self.tokens.issue_access(user, session_id, fresh=True)
 

@@ -11,6 +11,7 @@ from myapp.extensions import db
 from myapp.observability import JSONFormatter
 from tests.conftest import bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.mfa import enrol
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -144,3 +145,62 @@ class TestAuditHoldsNoSecrets:
         ]
         assert audit_log()  # the run did log
         assert [s for s in secrets if s in text] == []
+
+
+class TestMfaAuditEvents:
+    """Every enrolment, removal, code failure, recovery-code use and admin reset
+    leaves a line; none holds a code or a secret."""
+
+    def test_enrolment_when_confirmed_logs_start_and_enabled(
+        self, client, user, auth_headers, audit_log, clock
+    ):
+        enrol(client, auth_headers, clock)
+
+        assert [e["user_id"] for e in audit_log("mfa.enrolment_started")] == [user.id]
+        assert [e["user_id"] for e in audit_log("mfa.enabled")] == [user.id]
+
+    def test_second_step_when_code_wrong_logs_the_failure_and_method(
+        self, auth, user, audit_log, enrolled
+    ):
+        auth.login_mfa(auth.mfa_token_for(user), code=enrolled.authenticator.wrong_code())
+
+        (entry,) = audit_log("mfa.failed")
+        assert (entry["user_id"], entry["method"]) == (user.id, "totp")
+        assert audit_log("login.mfa_required")[0]["user_id"] == user.id
+
+    def test_second_step_when_recovery_code_used_logs_use_and_what_is_left(
+        self, auth, user, audit_log, enrolled, caplog
+    ):
+        code = enrolled.recovery_codes[0]
+        auth.login_mfa(auth.mfa_token_for(user), recovery_code=code)
+
+        (entry,) = audit_log("mfa.recovery_code_used")
+        assert (entry["user_id"], entry["left"]) == (user.id, 9)
+        assert audit_log("login.succeeded")[-1]["mfa"] == "recovery_code"
+        assert code not in caplog.text and code.replace("-", "") not in caplog.text
+
+    def test_removal_when_by_the_user_logs_it(self, client, user, audit_log, enrolled):
+        client.delete(
+            "/api/v1/auth/mfa/totp",
+            json={"code": enrolled.authenticator.code()},
+            headers=enrolled.headers,
+        )
+
+        (entry,) = audit_log("mfa.disabled")
+        assert (entry["user_id"], entry["method"]) == (user.id, "totp")
+
+    def test_reset_when_by_an_admin_logs_the_admins_id(
+        self, client, user, admin_user, admin_headers, audit_log, enrolled
+    ):
+        client.delete(f"/api/v1/users/{user.id}/mfa", headers=admin_headers)
+
+        (entry,) = audit_log("mfa.admin_reset")
+        assert (entry["user_id"], entry["actor_id"]) == (user.id, admin_user.id)
+
+    def test_secret_when_enrolling_never_reaches_the_log(self, client, auth_headers, caplog):
+        caplog.set_level(logging.DEBUG)
+        secret = client.post("/api/v1/auth/mfa/totp/setup", headers=auth_headers).get_json()[
+            "secret"
+        ]
+
+        assert secret not in caplog.text

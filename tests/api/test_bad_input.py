@@ -8,7 +8,13 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from myapp.auth.models import ActionToken, AuthSession
+from myapp.auth.models import (
+    ActionToken,
+    AuthSession,
+    MfaChallenge,
+    RecoveryCode,
+    TotpCredential,
+)
 from myapp.extensions import db
 from myapp.outbox.models import OutboxMessage
 from myapp.users.models import User
@@ -52,6 +58,35 @@ JSON_ENDPOINTS = [
         {"current_password": 1024, "new_password": 128},
     ),
     ("PATCH", "/api/v1/users/{target}", "admin", {"username": "renamed"}, {"username": 50}),
+    (
+        "POST",
+        "/api/v1/auth/login/mfa",
+        None,
+        {"mfa_token": "t" * 43, "code": "123456"},
+        {"mfa_token": 256, "code": 6},
+    ),
+    (
+        "POST",
+        "/api/v1/auth/login/mfa",
+        None,
+        {"mfa_token": "t" * 43, "recovery_code": "AAAA-BBBB-CCCC"},
+        {"recovery_code": 64},
+    ),
+    (
+        "POST",
+        "/api/v1/auth/reauthenticate",
+        "user",
+        {"password": DEFAULT_PASSWORD},
+        {"password": 1024},
+    ),
+    ("POST", "/api/v1/auth/mfa/totp/confirm", "user", {"code": "123456"}, {"code": 6}),
+    (
+        "DELETE",
+        "/api/v1/auth/mfa/totp",
+        "user",
+        {"recovery_code": "AAAA-BBBB-CCCC"},
+        {"recovery_code": 64},
+    ),
 ]
 IDS = [f"{method} {path}" for method, path, *_ in JSON_ENDPOINTS]
 DEEP = b"[" * 50_000 + b"]" * 50_000
@@ -64,10 +99,20 @@ def fingerprint() -> str:
         repr(
             [
                 tuple(vars(row)[k] for k in sorted(vars(row)) if not k.startswith("_"))
-                for row in db.session.scalars(select(model).order_by(model.id))
+                for row in db.session.scalars(
+                    select(model).order_by(*model.__table__.primary_key.columns)
+                )
             ]
         )
-        for model in (User, AuthSession, ActionToken, OutboxMessage)
+        for model in (
+            User,
+            AuthSession,
+            ActionToken,
+            OutboxMessage,
+            TotpCredential,
+            RecoveryCode,
+            MfaChallenge,
+        )
     ]
     return hashlib.sha256("".join(rows).encode()).hexdigest()
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from myapp.extensions import db
-from tests.conftest import bearer, token_from
+from tests.conftest import AuthActions, bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.mfa import Authenticator, enrol
 
 NEW_PASSWORD = "another long password"
 
@@ -138,6 +139,59 @@ def admin_delete(client, ctx):
     return "DELETE", f"/api/v1/users/{other.id}", {"headers": ctx["admin_headers"]}
 
 
+# -- two-factor sign-in: ctx["mfa"] enrols the user first (through the API) --
+def mfa_setup(client, ctx):
+    return "POST", "/api/v1/auth/mfa/totp/setup", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def mfa_confirm(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    secret = client.post("/api/v1/auth/mfa/totp/setup", headers=headers).get_json()["secret"]
+    code = Authenticator(secret).code()
+    return "POST", "/api/v1/auth/mfa/totp/confirm", {"headers": headers, "json": {"code": code}}
+
+
+def mfa_password_step(client, ctx):
+    ctx["mfa"]()
+    return login_request(client, ctx)  # stores the second step
+
+
+def mfa_code_step(client, ctx):
+    enrolment = ctx["mfa"]()
+    token = AuthActions(client).mfa_token_for(ctx["user"])
+    body = {"mfa_token": token, "code": enrolment.authenticator.code()}
+    return "POST", "/api/v1/auth/login/mfa", {"json": body}
+
+
+def mfa_wrong_code(client, ctx):
+    enrolment = ctx["mfa"]()
+    token = AuthActions(client).mfa_token_for(ctx["user"])
+    body = {"mfa_token": token, "code": enrolment.authenticator.wrong_code()}
+    return "POST", "/api/v1/auth/login/mfa", {"json": body}
+
+
+def reauthenticate_with_code(client, ctx):
+    enrolment = ctx["mfa"]()
+    body = {"password": DEFAULT_PASSWORD, "code": enrolment.authenticator.code()}
+    return "POST", "/api/v1/auth/reauthenticate", {"headers": enrolment.headers, "json": body}
+
+
+def disable_totp(client, ctx):
+    enrolment = ctx["mfa"]()
+    body = {"code": enrolment.authenticator.code()}
+    return "DELETE", "/api/v1/auth/mfa/totp", {"headers": enrolment.headers, "json": body}
+
+
+def regenerate_recovery_codes(client, ctx):
+    enrolment = ctx["mfa"]()
+    return "POST", "/api/v1/auth/mfa/recovery-codes", {"headers": enrolment.headers}
+
+
+def admin_reset_mfa(client, ctx):
+    ctx["mfa"]()
+    return "DELETE", f"/api/v1/users/{ctx['user'].id}/mfa", {"headers": ctx["admin_headers"]}
+
+
 # (arrange, expected status): requests that change something, one commit each.
 WRITES = [
     (register, 201),
@@ -157,6 +211,16 @@ WRITES = [
     (delete_me, 204),
     (admin_update, 200),
     (admin_delete, 204),
+    (mfa_setup, 200),
+    (mfa_confirm, 200),
+    (mfa_password_step, 200),
+    (mfa_code_step, 200),
+    # A wrong code is counted against its mfa_token: that count lands, as a 401.
+    (mfa_wrong_code, 401),
+    (reauthenticate_with_code, 200),  # the code's step is recorded (replay)
+    (disable_totp, 204),
+    (regenerate_recovery_codes, 200),
+    (admin_reset_mfa, 204),
 ]
 
 
@@ -215,6 +279,32 @@ def admin_self_lockout(client, ctx):
     )
 
 
+def mfa_status(client, ctx):
+    return "GET", "/api/v1/auth/mfa", {"headers": bearer(ctx["login"]["access_token"])}
+
+
+def reauthenticate_password_only(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    return (
+        "POST",
+        "/api/v1/auth/reauthenticate",
+        {"headers": headers, "json": {"password": DEFAULT_PASSWORD}},
+    )
+
+
+def mfa_confirm_wrong_code(client, ctx):
+    headers = bearer(ctx["login"]["access_token"])
+    secret = client.post("/api/v1/auth/mfa/totp/setup", headers=headers).get_json()["secret"]
+    code = Authenticator(secret).wrong_code()
+    return "POST", "/api/v1/auth/mfa/totp/confirm", {"headers": headers, "json": {"code": code}}
+
+
+def disable_totp_wrong_code(client, ctx):
+    enrolment = ctx["mfa"]()
+    body = {"code": enrolment.authenticator.wrong_code()}
+    return "DELETE", "/api/v1/auth/mfa/totp", {"headers": enrolment.headers, "json": body}
+
+
 # Reads, and requests refused: no commit at all.
 NO_COMMIT = [
     (me, 200),
@@ -225,12 +315,24 @@ NO_COMMIT = [
     (taken_email, 409),
     (wrong_current_password, 403),
     (admin_self_lockout, 409),
+    (mfa_status, 200),
+    (reauthenticate_password_only, 200),  # a new token, nothing stored
+    (mfa_confirm_wrong_code, 400),
+    (disable_totp_wrong_code, 403),
 ]
 
 
 @pytest.fixture
-def ctx(user, login, admin_headers, outbox) -> dict:
-    return {"user": user, "login": login, "admin_headers": admin_headers, "outbox": outbox}
+def ctx(client, user, login, admin_headers, outbox, clock) -> dict:
+    return {
+        "user": user,
+        "login": login,
+        "admin_headers": admin_headers,
+        "outbox": outbox,
+        # Turns TOTP on for the user from their login's session (called by the cases
+        # that need it; the clock moves on, so the next code is new).
+        "mfa": lambda: enrol(client, bearer(login["access_token"]), clock),
+    }
 
 
 def send(client, ctx, commits, arrange):

@@ -7,11 +7,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
+from myapp.auth.models import RecoveryCode
 from myapp.extensions import db
 from myapp.users.models import User
-from tests.conftest import requires_postgresql
+from tests.conftest import bearer, requires_postgresql
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.committed import committed_app, race
+from tests.support.mfa import Authenticator
 
 pytestmark = requires_postgresql
 
@@ -64,3 +66,64 @@ class TestConcurrentRegistration:
             )
         assert Counter(statuses) == {201: 1, 409: THREADS - 1}
         assert rows == 1
+
+
+class TestConcurrentSecondFactor:
+    """One code, or one mfa_token, used by several requests at once: one wins."""
+
+    @pytest.fixture
+    def enrolled_user(self, real_app):
+        with real_app.app_context():
+            email = UserFactory().email
+        client = real_app.test_client()
+        login = {"email": email, "password": DEFAULT_PASSWORD}
+        headers = bearer(client.post("/api/v1/auth/login", json=login).get_json()["access_token"])
+        setup = client.post("/api/v1/auth/mfa/totp/setup", headers=headers).get_json()
+        authenticator = Authenticator(setup["secret"])
+        confirm = client.post(
+            "/api/v1/auth/mfa/totp/confirm", json={"code": authenticator.code()}, headers=headers
+        )
+        codes = confirm.get_json()["recovery_codes"]
+
+        def mfa_token() -> str:
+            return client.post("/api/v1/auth/login", json=login).get_json()["mfa_token"]
+
+        return mfa_token, codes
+
+    @staticmethod
+    def second_step(body):
+        return lambda client: client.post("/api/v1/auth/login/mfa", json=body)
+
+    def test_recovery_code_when_used_concurrently_exactly_one_signs_in(
+        self, real_app, enrolled_user
+    ):
+        mfa_token, codes = enrolled_user
+        bodies = [{"mfa_token": mfa_token(), "recovery_code": codes[0]} for _ in range(THREADS)]
+
+        statuses = race(real_app, [self.second_step(body) for body in bodies])
+
+        assert Counter(statuses) == {200: 1, 401: THREADS - 1}
+        with real_app.app_context():
+            used = db.session.scalar(
+                select(func.count())
+                .select_from(RecoveryCode)
+                .where(RecoveryCode.used_at.is_not(None))
+            )
+        assert used == 1
+
+    def test_mfa_token_when_used_concurrently_exactly_one_session(self, real_app, enrolled_user):
+        mfa_token, codes = enrolled_user
+        token = mfa_token()
+        # Each with a valid recovery code of its own: only the token's single use decides.
+        bodies = [{"mfa_token": token, "recovery_code": code} for code in codes[:THREADS]]
+
+        statuses = race(real_app, [self.second_step(body) for body in bodies])
+
+        assert Counter(statuses) == {200: 1, 401: THREADS - 1}
+        with real_app.app_context():
+            used = db.session.scalar(
+                select(func.count())
+                .select_from(RecoveryCode)
+                .where(RecoveryCode.used_at.is_not(None))
+            )
+        assert used == 1  # the losers' codes were given back with their rollback

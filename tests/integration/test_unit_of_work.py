@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from myapp.auth.account import AccountService
-from myapp.auth.models import ActionToken, AuthSession
+from myapp.auth.mfa import MfaService, Proof
+from myapp.auth.models import ActionToken, AuthSession, MfaChallenge, RecoveryCode, TotpCredential
 from myapp.auth.repository import SessionRepository
 from myapp.auth.service import AuthService
 from myapp.auth.tokens import TokenService
@@ -22,6 +23,7 @@ from myapp.users.models import User
 from myapp.users.service import UserService
 from tests.conftest import token_from
 from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
+from tests.support.mfa import Authenticator
 
 BOOM = RuntimeError("injected failure")
 
@@ -141,3 +143,38 @@ class TestFailureHalfWayLeavesNothing:
         assert (fresh(ada).email, fresh(ada).pending_email) == ("ada@example.com", None)
         assert fresh(ada).username == "ada"  # the username change went back with it
         assert outbox == []
+
+    def test_mfa_confirm_when_notice_fails_leaves_totp_pending_and_no_codes(
+        self, app, client, user, auth_headers, mocker, clock
+    ):
+        secret = client.post("/api/v1/auth/mfa/totp/setup", headers=auth_headers).get_json()[
+            "secret"
+        ]
+        mocker.patch.object(MfaService, "_tell", side_effect=BOOM)
+
+        with pytest.raises(RuntimeError):
+            MfaService.from_app().confirm_totp(fresh(user), Authenticator(secret).code())
+
+        assert fresh(user).is_mfa_enabled is False
+        assert db.session.get(TotpCredential, user.id).confirmed_at is None
+        assert count(RecoveryCode) == 0
+
+    def test_mfa_second_step_when_tokens_fail_keeps_the_challenge_and_the_code(
+        self, app, auth, user, enrolled, mocker
+    ):
+        token = auth.mfa_token_for(user)
+        mocker.patch.object(TokenService, "issue", side_effect=BOOM)
+
+        with pytest.raises(RuntimeError):
+            AuthService.from_app().complete_login(
+                token, Proof(recovery_code=enrolled.recovery_codes[0])
+            )
+
+        assert db.session.scalar(select(MfaChallenge.used_at)) is None  # still usable
+        assert count(AuthSession) == 1  # the enrolling session only
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(RecoveryCode).where(RecoveryCode.used_at.is_(None))
+            )
+            == 10
+        )

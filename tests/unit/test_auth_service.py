@@ -8,17 +8,22 @@ from unittest import mock
 
 from freezegun import freeze_time
 
-from myapp.auth.mfa import SecondFactors
-from myapp.auth.models import AuthSession
+from myapp.auth.account import digest
+from myapp.auth.mfa import CodeRequired, Proof, SecondFactors, WrongCode
+from myapp.auth.models import AuthSession, MfaChallenge
 from myapp.auth.repository import MfaRepository, SessionRepository
 from myapp.auth.service import (
     AuthService,
     ClientInfo,
+    InvalidCode,
     InvalidCredentials,
+    InvalidMfaToken,
+    MfaRequired,
     MfaSettings,
     RefreshTokenReused,
     RefreshTokenSpent,
     SessionExpired,
+    challenge_binding,
 )
 from myapp.auth.tokens import TokenPair, TokenService
 from myapp.database.unit_of_work import UnitOfWork
@@ -27,6 +32,7 @@ from myapp.passwords import PasswordHasher
 from myapp.ratelimit import Budget
 from myapp.users.models import User
 from myapp.users.repository import UserRepository
+from myapp.users.service import WrongPassword
 from tests.support.fakes import FakeSession
 
 TOKENS = TokenPair(access_token="a", refresh_token="r", expires_in=900)
@@ -338,3 +344,156 @@ class TestLogoutAndSessions(AuthServiceTestCase):
             self.service.revoke_session(self.user, "s2")
 
         self.sessions.revoke.assert_not_called()
+
+
+class TestTwoStepLogin(AuthServiceTestCase):
+    """Login with a second factor: the password step stores a challenge, the code
+    step (``complete_login``) spends it and starts the session."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.user.is_mfa_enabled = True
+        self.users.find_for_login.return_value = self.user
+        self.users.get.return_value = self.user
+        self.passwords.verify.return_value = True
+        self.passwords.needs_rehash.return_value = False
+        self.factors.methods.return_value = ["totp", "recovery_code"]
+        self.factors.check.return_value = "totp"
+        self.challenges = self.factors.repository
+        self.challenges.consume_challenge.return_value = True
+        self.challenges.get_challenge.return_value = self.challenge()
+
+    def challenge(self, **changes) -> MfaChallenge:
+        """The stored second step of user 7's login, alive unless ``changes`` say."""
+        fields = {
+            "id": 3,
+            "user_id": 7,
+            "token_hash": digest("tok"),
+            "binding": digest(challenge_binding(self.user)),
+            "expires_at": NOW + timedelta(minutes=5),
+            "failed_attempts": 0,
+            "used_at": None,
+        }
+        return MfaChallenge(**{**fields, **changes})
+
+    def test_login_when_mfa_on_stores_a_bound_challenge_and_issues_no_token(self):
+        result = self.service.login("pw", email="ada@example.com")
+
+        self.assertIsInstance(result, MfaRequired)
+        self.assertEqual(result.methods, ["totp", "recovery_code"])
+        (stored,), _ = self.challenges.add_challenge.call_args
+        self.assertEqual(stored.token_hash, digest(result.mfa_token))
+        self.assertEqual(stored.binding, digest("$h\n0"))
+        self.assertEqual(stored.expires_at, NOW + timedelta(minutes=5))
+        self.sessions.create_if_unchanged.assert_not_called()
+        self.tokens.issue.assert_not_called()
+        self.assertEqual(self.db.commits, 1)
+
+    def test_complete_when_code_right_spends_the_challenge_and_issues_fresh_tokens(self):
+        tokens = self.service.complete_login("tok", Proof(code="123456"))
+
+        self.assertIs(tokens, TOKENS)
+        self.challenges.consume_challenge.assert_called_once_with(3, NOW, 5)
+        self.sessions.create_if_unchanged.assert_called_once()
+        self.assertTrue(self.tokens.issue.call_args.kwargs["fresh"])
+        self.challenges.count_failure.assert_not_called()
+        self.assertEqual(self.db.commits, 1)
+
+    def test_complete_when_code_wrong_commits_the_failure_count_then_raises(self):
+        self.factors.check.return_value = None
+
+        with self.assertRaises(InvalidCode):
+            self.service.complete_login("tok", Proof(code="123456"))
+
+        self.challenges.count_failure.assert_called_once_with(3)
+        self.challenges.consume_challenge.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
+
+    def test_complete_when_a_concurrent_request_spent_the_challenge_rolls_back(self):
+        self.challenges.consume_challenge.return_value = False
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+
+        self.tokens.issue.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+    def test_complete_when_token_unknown_raises_without_checking_a_code(self):
+        self.challenges.get_challenge.return_value = None
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+        self.factors.check.assert_not_called()
+
+    def test_complete_when_challenge_dead_raises_without_checking_a_code(self):
+        cases = {
+            "used": {"used_at": NOW},
+            "expired": {"expires_at": NOW},
+            "five wrong codes": {"failed_attempts": 5},
+        }
+        for name, change in cases.items():
+            with self.subTest(name):
+                self.challenges.get_challenge.return_value = self.challenge(**change)
+
+                with self.assertRaises(InvalidMfaToken):
+                    self.service.complete_login("tok", Proof(code="123456"))
+                self.factors.check.assert_not_called()
+
+    def test_complete_when_password_changed_since_the_first_step_raises(self):
+        self.user.password_hash = "$changed"
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+        self.factors.check.assert_not_called()
+
+    def test_complete_when_user_deactivated_since_the_first_step_raises(self):
+        self.user.is_active = False
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+
+
+class TestReauthenticate(AuthServiceTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.passwords.verify.return_value = True
+        self.tokens.issue_access.return_value = "fresh"
+
+    def test_reauthenticate_when_password_right_issues_a_fresh_token_of_the_session(self):
+        result = self.service.reauthenticate(self.user, "s1", "pw", Proof())
+
+        self.assertEqual(result, "fresh")
+        self.tokens.issue_access.assert_called_once_with(self.user, "s1", fresh=True)
+        self.assertEqual(self.db.commits, 0)  # nothing to store
+
+    def test_reauthenticate_when_password_wrong_raises_without_a_token(self):
+        self.passwords.verify.return_value = False
+
+        with self.assertRaises(WrongPassword):
+            self.service.reauthenticate(self.user, "s1", "bad", Proof())
+        self.tokens.issue_access.assert_not_called()
+
+    def test_reauthenticate_when_mfa_on_and_no_code_raises(self):
+        self.user.is_mfa_enabled = True
+
+        with self.assertRaises(CodeRequired):
+            self.service.reauthenticate(self.user, "s1", "pw", Proof())
+        self.factors.check.assert_not_called()
+
+    def test_reauthenticate_when_mfa_on_and_code_wrong_raises_and_rolls_back(self):
+        self.user.is_mfa_enabled = True
+        self.factors.check.return_value = None
+
+        with self.assertRaises(WrongCode):
+            self.service.reauthenticate(self.user, "s1", "pw", Proof(code="123456"))
+        self.tokens.issue_access.assert_not_called()
+        self.assertEqual(self.db.rollbacks, 1)
+
+    def test_reauthenticate_when_mfa_on_and_code_right_commits_its_use(self):
+        self.user.is_mfa_enabled = True
+        self.factors.check.return_value = "totp"
+
+        self.service.reauthenticate(self.user, "s1", "pw", Proof(code="123456"))
+
+        self.assertEqual(self.db.commits, 1)
+        self.tokens.issue_access.assert_called_once_with(self.user, "s1", fresh=True)
