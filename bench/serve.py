@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
+from bench import mfa_login  # noqa: E402
 from bench.common import Gunicorn, Uvicorn, call, postgres_database  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench"
@@ -37,6 +38,9 @@ CONNECTIONS = 16
 WORKERS = os.cpu_count() or 1
 PASSWORD = "benchmark password 42"
 SORTS = ("created_at", "-created_at", "email", "-email", "username", "-username")
+# Users with TOTP on for the two-step login: each code is accepted once per user and
+# 30-second step, so the logins rotate over this many.
+MFA_USERS = 96
 
 
 class Database:
@@ -226,7 +230,18 @@ def bench_database(kind: str, args, workdir: Path) -> dict[str, list[tuple]]:
                             f"{base}/api/v1/users?page={page}&per_page=20&sort={sort}",
                             {"token": admin},
                         )
-                return measure_rounds(targets, args.runs, args.duration)
+                rounds = measure_rounds(targets, args.runs, args.duration)
+                rounds.update(
+                    mfa_login.measure(
+                        base,
+                        user["email"],
+                        PASSWORD,
+                        users=MFA_USERS,
+                        runs=args.runs,
+                        duration=args.duration,
+                    )
+                )
+                return rounds
             finally:
                 comparison.stop()
         finally:
@@ -295,6 +310,11 @@ def report(results: dict, hash_seconds: float, args) -> str:
                 1.5 if kind == "postgresql" else None,
             ),
             ("login : cores / single-hash time", login / (cores / hash_seconds), 0.9),
+            (
+                "login + TOTP code : login (one Python client)",
+                median_ratio(rows["login + TOTP code"], rows["login (Python client)"]),
+                0.85,
+            ),
         ]
         for name, value, target in targets:
             if target is None:  # measured for comparison, no target set

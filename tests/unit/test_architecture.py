@@ -128,14 +128,15 @@ def defined_names(path: Path) -> set[str]:
 
 
 class TestArchitectureDocument:
-    def test_document_when_read_opens_with_the_two_request_traces(self):
+    def test_document_when_read_opens_with_the_request_traces(self):
         headings = [line for line in DOCUMENT.read_text().splitlines() if line.startswith("#")]
 
-        assert headings[:4] == [
+        assert headings[:5] == [
             "# Architecture",
-            "## Two requests, hop by hop",
+            "## Three requests, hop by hop",
             "### `GET /api/v1/users/me`",
             "### `POST /api/v1/auth/login`",
+            "### `POST /api/v1/auth/login/mfa`",
         ]
 
     def test_every_file_function_reference_when_resolved_exists(self):
