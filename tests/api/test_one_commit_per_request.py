@@ -144,11 +144,32 @@ def mfa_setup(client, ctx):
     return "POST", "/api/v1/auth/mfa/totp/setup", {"headers": bearer(ctx["login"]["access_token"])}
 
 
-def mfa_confirm(client, ctx):
+def code_of(authenticator: Authenticator, right: bool) -> str:
+    return authenticator.code() if right else authenticator.wrong_code()
+
+
+def confirm_request(client, ctx, *, right: bool):
     headers = bearer(ctx["login"]["access_token"])
     secret = client.post("/api/v1/auth/mfa/totp/setup", headers=headers).get_json()["secret"]
-    code = Authenticator(secret).code()
-    return "POST", "/api/v1/auth/mfa/totp/confirm", {"headers": headers, "json": {"code": code}}
+    body = {"code": code_of(Authenticator(secret), right)}
+    return "POST", "/api/v1/auth/mfa/totp/confirm", {"headers": headers, "json": body}
+
+
+def second_step_request(client, ctx, *, right: bool):
+    enrolment = ctx["mfa"]()
+    token = AuthActions(client).mfa_token_for(ctx["user"])
+    body = {"mfa_token": token, "code": code_of(enrolment.authenticator, right)}
+    return "POST", "/api/v1/auth/login/mfa", {"json": body}
+
+
+def disable_request(client, ctx, *, right: bool):
+    enrolment = ctx["mfa"]()
+    body = {"code": code_of(enrolment.authenticator, right)}
+    return "DELETE", "/api/v1/auth/mfa/totp", {"headers": enrolment.headers, "json": body}
+
+
+def mfa_confirm(client, ctx):
+    return confirm_request(client, ctx, right=True)
 
 
 def mfa_password_step(client, ctx):
@@ -157,17 +178,11 @@ def mfa_password_step(client, ctx):
 
 
 def mfa_code_step(client, ctx):
-    enrolment = ctx["mfa"]()
-    token = AuthActions(client).mfa_token_for(ctx["user"])
-    body = {"mfa_token": token, "code": enrolment.authenticator.code()}
-    return "POST", "/api/v1/auth/login/mfa", {"json": body}
+    return second_step_request(client, ctx, right=True)
 
 
 def mfa_wrong_code(client, ctx):
-    enrolment = ctx["mfa"]()
-    token = AuthActions(client).mfa_token_for(ctx["user"])
-    body = {"mfa_token": token, "code": enrolment.authenticator.wrong_code()}
-    return "POST", "/api/v1/auth/login/mfa", {"json": body}
+    return second_step_request(client, ctx, right=False)
 
 
 def reauthenticate_with_code(client, ctx):
@@ -177,9 +192,7 @@ def reauthenticate_with_code(client, ctx):
 
 
 def disable_totp(client, ctx):
-    enrolment = ctx["mfa"]()
-    body = {"code": enrolment.authenticator.code()}
-    return "DELETE", "/api/v1/auth/mfa/totp", {"headers": enrolment.headers, "json": body}
+    return disable_request(client, ctx, right=True)
 
 
 def regenerate_recovery_codes(client, ctx):
@@ -293,16 +306,11 @@ def reauthenticate_password_only(client, ctx):
 
 
 def mfa_confirm_wrong_code(client, ctx):
-    headers = bearer(ctx["login"]["access_token"])
-    secret = client.post("/api/v1/auth/mfa/totp/setup", headers=headers).get_json()["secret"]
-    code = Authenticator(secret).wrong_code()
-    return "POST", "/api/v1/auth/mfa/totp/confirm", {"headers": headers, "json": {"code": code}}
+    return confirm_request(client, ctx, right=False)
 
 
 def disable_totp_wrong_code(client, ctx):
-    enrolment = ctx["mfa"]()
-    body = {"code": enrolment.authenticator.wrong_code()}
-    return "DELETE", "/api/v1/auth/mfa/totp", {"headers": enrolment.headers, "json": body}
+    return disable_request(client, ctx, right=False)
 
 
 # Reads, and requests refused: no commit at all.

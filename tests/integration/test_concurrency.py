@@ -68,6 +68,13 @@ class TestConcurrentRegistration:
         assert rows == 1
 
 
+def used_recovery_codes(app) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(RecoveryCode).where(RecoveryCode.used_at.is_not(None))
+        )
+
+
 class TestConcurrentSecondFactor:
     """One code, or one mfa_token, used by several requests at once: one wins."""
 
@@ -103,13 +110,7 @@ class TestConcurrentSecondFactor:
         statuses = race(real_app, [self.second_step(body) for body in bodies])
 
         assert Counter(statuses) == {200: 1, 401: THREADS - 1}
-        with real_app.app_context():
-            used = db.session.scalar(
-                select(func.count())
-                .select_from(RecoveryCode)
-                .where(RecoveryCode.used_at.is_not(None))
-            )
-        assert used == 1
+        assert used_recovery_codes(real_app) == 1
 
     def test_mfa_token_when_used_concurrently_exactly_one_session(self, real_app, enrolled_user):
         mfa_token, codes = enrolled_user
@@ -120,10 +121,5 @@ class TestConcurrentSecondFactor:
         statuses = race(real_app, [self.second_step(body) for body in bodies])
 
         assert Counter(statuses) == {200: 1, 401: THREADS - 1}
-        with real_app.app_context():
-            used = db.session.scalar(
-                select(func.count())
-                .select_from(RecoveryCode)
-                .where(RecoveryCode.used_at.is_not(None))
-            )
-        assert used == 1  # the losers' codes were given back with their rollback
+        # The losers' codes were given back with their rollback.
+        assert used_recovery_codes(real_app) == 1

@@ -452,6 +452,27 @@ class TestTwoStepLogin(AuthServiceTestCase):
         with self.assertRaises(InvalidMfaToken):
             self.service.complete_login("tok", Proof(code="123456"))
 
+    def test_login_when_hash_outdated_rehashes_and_binds_the_challenge_to_the_new_hash(self):
+        self.passwords.needs_rehash.return_value = True
+        self.passwords.hash.return_value = "$new"
+
+        self.service.login("pw", email="ada@example.com")
+
+        (stored,), _ = self.challenges.add_challenge.call_args
+        self.assertEqual(self.user.password_hash, "$new")
+        self.users.save.assert_called_once_with(self.user)
+        self.assertEqual(stored.binding, digest("$new\n0"))
+        self.assertEqual(self.db.commits, 1)
+
+    def test_complete_when_credential_changed_at_the_last_moment_stores_nothing(self):
+        self.sessions.create_if_unchanged.return_value = False
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+
+        self.tokens.issue.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
 
 class TestReauthenticate(AuthServiceTestCase):
     def setUp(self) -> None:

@@ -1,0 +1,44 @@
+"""myapp.crypto: the key list, rotation, and what a missing or wrong key does."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
+
+from myapp import create_app
+from myapp.crypto import EncryptionKeyError, SecretBox, parse_keys, secret_box
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+class TestKeys:
+    def test_parse_when_list_has_spaces_and_blanks_keeps_the_keys_in_order(self):
+        assert parse_keys(f" {NEW} , ,{OLD},") == [NEW, OLD]
+
+    @pytest.mark.parametrize("value", [None, "", " , "])
+    def test_box_when_no_key_refuses(self, value):
+        with pytest.raises(EncryptionKeyError, match="empty"):
+            SecretBox(parse_keys(value))
+
+    def test_app_when_configured_without_any_key_refuses_to_encrypt_saying_why(self):
+        app = create_app("testing", overrides={"ENCRYPTION_KEY": "", "SECRET_KEY": ""})
+
+        with app.app_context(), pytest.raises(EncryptionKeyError, match="not configured"):
+            secret_box()
+
+
+class TestRotation:
+    def test_box_when_keys_listed_encrypts_with_the_first_and_opens_with_any(self):
+        old_value = SecretBox([OLD]).encrypt("seed")
+        box = SecretBox([NEW, OLD])
+
+        assert box.decrypt(old_value) == "seed"
+        assert SecretBox([NEW]).decrypt(box.encrypt("seed")) == "seed"
+        assert (box.is_current(old_value), box.is_current(box.encrypt("x"))) == (False, True)
+
+    def test_rotate_when_value_is_old_makes_it_readable_by_the_new_key_alone(self):
+        rotated = SecretBox([NEW, OLD]).rotate(SecretBox([OLD]).encrypt("seed"))
+
+        assert SecretBox([NEW]).decrypt(rotated) == "seed"
+        with pytest.raises(InvalidToken):
+            SecretBox([OLD]).decrypt(rotated)
