@@ -4,7 +4,8 @@ running server, from one Python client with the same concurrency for both.
 wrk cannot compute TOTP codes, so this driver does both kinds of login itself:
 the ratio compares like with like. Each user's code is accepted once per 30-second
 step (replay protection), so the two-step logins rotate over a pool of enrolled
-users, each using the steps of its window in ascending order.
+users (written straight into the database), each using the steps of its window
+in ascending order: a pool of N sustains N / 30 s logins.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
 from bench.common import call  # noqa: E402
-from myapp.auth.factors import TOTP_PERIOD, totp_code  # noqa: E402
+from myapp.auth.factors import TOTP_PERIOD, new_totp_secret, totp_code  # noqa: E402
 
 THREADS = 16  # as wrk's connections
 
@@ -30,7 +31,7 @@ THREADS = 16  # as wrk's connections
 class EnrolledUser:
     email: str
     secret: str
-    last_step: int  # the step of the last code accepted (confirmation's, at first)
+    last_step: int | None  # the step of the last code accepted
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Pool:
                     user = self.users[self._next]
                     self._next = (self._next + 1) % len(self.users)
                     # One step either side of now is accepted; use them in order.
-                    step = max(user.last_step + 1, now - 1)
+                    step = now - 1 if user.last_step is None else max(user.last_step + 1, now - 1)
                     if step <= now + 1:
                         user.last_step = step
                         return user.email, totp_code(user.secret, step)
@@ -58,26 +59,47 @@ class Pool:
             time.sleep(0.05)
 
 
-def enrol_users(base: str, count: int, password: str) -> Pool:
-    """``count`` new users with TOTP on (registered, logged in, enrolled)."""
+def enrol_users(env: dict[str, str], count: int, password: str) -> Pool:
+    """``count`` users with TOTP on, written straight into the server's database
+    (enrolling through the API costs two password hashes a user: minutes for a
+    pool this size). One hash serves them all: the benchmark measures logins."""
+    from myapp import create_app
+    from myapp.auth.models import TotpCredential
+    from myapp.config import DevelopmentConfig
+    from myapp.crypto import secret_box
+    from myapp.database.columns import utcnow
+    from myapp.extensions import db, passwords
+    from myapp.users.models import User
 
-    def one(n: int) -> EnrolledUser:
-        email = f"mfa{n}@bench.example"
-        body = {"email": email, "username": f"mfa{n}", "password": password}
-        assert call(base, "POST", "/api/v1/auth/register", body)[0] == 201
-        status, tokens = call(
-            base, "POST", "/api/v1/auth/login", {"email": email, "password": password}
-        )
-        assert status == 200, tokens
-        token = tokens["access_token"]
-        secret = call(base, "POST", "/api/v1/auth/mfa/totp/setup", None, token)[1]["secret"]
-        step = int(time.time()) // TOTP_PERIOD
-        confirm = {"code": totp_code(secret, step)}
-        assert call(base, "POST", "/api/v1/auth/mfa/totp/confirm", confirm, token)[0] == 200
-        return EnrolledUser(email, secret, step)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        return Pool(list(pool.map(one, range(count))))
+    app = create_app(DevelopmentConfig(env))
+    users = []
+    with app.app_context():
+        password_hash = passwords.hash(password)
+        box = secret_box()
+        now = utcnow()
+        for n in range(count):
+            secret = new_totp_secret()
+            user = User(
+                email=f"mfa{n}@bench.example",
+                username=f"mfa{n}",
+                password_hash=password_hash,
+                is_verified=True,
+                is_mfa_enabled=True,
+            )
+            db.session.add(user)
+            db.session.flush()
+            db.session.add(
+                TotpCredential(
+                    user_id=user.id,
+                    secret_encrypted=box.encrypt(secret),
+                    created_at=now,
+                    confirmed_at=now,
+                )
+            )
+            users.append(EnrolledUser(user.email, secret, None))
+        db.session.commit()
+        db.engine.dispose()
+    return Pool(users)
 
 
 def password_login(base: str, email: str, password: str) -> None:
@@ -118,10 +140,17 @@ def load(operation, duration: float) -> tuple[float, float, float]:
 
 
 def measure(
-    base: str, email: str, password: str, *, users: int, runs: int, duration: int
+    base: str,
+    env: dict[str, str],
+    email: str,
+    password: str,
+    *,
+    users: int,
+    runs: int,
+    duration: int,
 ) -> dict[str, list[tuple[float, float, float]]]:
     """{"login (Python client)": [...], "login + TOTP code": [...]}, round by round."""
-    pool = enrol_users(base, users, password)
+    pool = enrol_users(env, users, password)
     kinds = {
         "login (Python client)": lambda: password_login(base, email, password),
         "login + TOTP code": lambda: two_step_login(base, pool, password),
