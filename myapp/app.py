@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from myapp import commands, crypto
-from myapp.auth import bearer
+from myapp.auth import bearer, cookies
 from myapp.auth.account import PASSWORD_RESET_EMAIL, password_reset_email
 from myapp.auth.listeners import SessionsAndVerification
 from myapp.config import Config, resolve_config
@@ -62,6 +62,8 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
         # MYAPP_JWT_ACCESS_TOKEN_EXPIRES=600 arrives as an int: seconds.
         if isinstance(app.config[key], int):
             app.config[key] = timedelta(seconds=app.config[key])
+    # Cookies are Secure whenever the site is served over https (production must be).
+    app.config["JWT_COOKIE_SECURE"] = str(app.config["APP_BASE_URL"]).startswith("https://")
     config.provide_secret_key(app.config, app.instance_path)
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
@@ -75,12 +77,22 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
     jwt.init_app(app)
     bearer.install(jwt)  # the token check and its 401 answers
+    cookies.install(app)  # a missing or wrong CSRF token is a 403
     passwords.init_app(app)
     crypto.init_app(app)  # the key secrets at rest are encrypted with
     mail.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    # Browsers' alternative on refresh and logout (myapp/auth/cookies.py).
+    api.spec.components.security_scheme(
+        "refreshCookie",
+        {"type": "apiKey", "in": "cookie", "name": app.config["JWT_REFRESH_COOKIE_NAME"]},
+    )
+    api.spec.components.security_scheme(
+        "csrfHeader",
+        {"type": "apiKey", "in": "header", "name": app.config["JWT_CSRF_HEADER_NAME"]},
     )
 
 

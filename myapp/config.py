@@ -86,9 +86,24 @@ class Config:
     # Algorithm pinned: a token that names another one (or "none") is rejected.
     JWT_ALGORITHM = "HS256"
     JWT_DECODE_ALGORITHMS = ["HS256"]
-    # Tokens only in the Authorization header: no cookies, so no CSRF surface.
+    # Access tokens only in the Authorization header, everywhere. Browsers may ask
+    # for the refresh token in an httpOnly cookie instead of the body
+    # (X-Token-Transport: cookie, myapp/auth/cookies.py); only the refresh and logout
+    # views read it, and only with a CSRF token and a trusted Origin.
     JWT_TOKEN_LOCATION = ["headers"]
-    JWT_COOKIE_CSRF_PROTECT = False
+    JWT_REFRESH_COOKIE_NAME = "myapp_refresh"
+    # Sent to the auth endpoints only, never to the rest of the API or the pages.
+    JWT_REFRESH_COOKIE_PATH = "/api/v1/auth"
+    # Strict: no other site's page, link or form can make the browser send it.
+    JWT_COOKIE_SAMESITE = "Strict"
+    JWT_SESSION_COOKIE = False
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_CSRF_IN_COOKIES = True
+    # Readable by the page (not httpOnly): it copies it into X-CSRF-Token.
+    JWT_REFRESH_CSRF_COOKIE_NAME = "myapp_csrf"
+    JWT_REFRESH_CSRF_COOKIE_PATH = "/"
+    JWT_CSRF_HEADER_NAME = "X-CSRF-Token"
+    # JWT_COOKIE_SECURE follows APP_BASE_URL (https: Secure), set by create_app.
     JWT_ENCODE_ISSUER = "myapp"
     JWT_DECODE_ISSUER = "myapp"
     JWT_ENCODE_AUDIENCE = "myapp-api"

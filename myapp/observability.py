@@ -77,13 +77,20 @@ def register_request_hooks(app: Flask) -> None:
     app.after_request(_add_response_headers)
     origins = app.config["CORS_ORIGINS"]
     if origins:
-        # Only the configured origins; bearer tokens, never cookies (no credentials).
+        # Only the configured origins. Credentials: their pages may use the refresh
+        # cookie (cookie transport), always with the CSRF header and an Origin check.
         CORS(
             app,
             origins=origins,
-            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                REQUEST_ID_HEADER,
+                "X-CSRF-Token",
+                "X-Token-Transport",
+            ],
             expose_headers=["X-Pagination", REQUEST_ID_HEADER, "Retry-After"],
-            supports_credentials=False,
+            supports_credentials=True,
             max_age=600,
         )
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request, url_for
-from flask_jwt_extended import current_user, get_jwt, jwt_required
+from flask_jwt_extended import current_user, get_jwt, get_jwt_request_location, jwt_required
 
 from myapp.access import BEARER, PASSWORD_CHECKS_MESSAGE, current_session_id
+from myapp.auth import cookies
 from myapp.auth.account import AccountService
 from myapp.auth.mfa import Proof
 from myapp.auth.schemas import (
@@ -23,14 +24,21 @@ from myapp.auth.schemas import (
     RegisterSchema,
     SessionSchema,
     TokenSchema,
+    TransportSchema,
     VerifyEmailSchema,
 )
 from myapp.auth.service import AuthService, ClientInfo, MfaRequired
-from myapp.auth.tokens import AccessToken, TokenPair
+from myapp.auth.tokens import AccessToken
 from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import per_user, rate_limit
 from myapp.users.models import User
 from myapp.users.schemas import UserSchema
+
+# The refresh endpoints take a bearer token, or the refresh cookie with its CSRF header.
+BEARER_OR_COOKIE: list[dict[str, list[str]]] = [
+    {"bearerAuth": []},
+    {"refreshCookie": [], "csrfHeader": []},
+]
 
 blp = Blueprint(
     "auth",
@@ -67,8 +75,9 @@ def register(data: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
 @problems(blp, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
 @blp.arguments(LoginSchema)
+@blp.arguments(TransportSchema, location="headers", as_kwargs=True)
 @blp.response(200, LoginResultSchema)
-def login(data: dict[str, Any]) -> TokenPair | MfaRequired:
+def login(data: dict[str, Any], transport: str | None = None) -> Any:
     """Log in: exchange credentials for tokens.
 
     Takes an email or a username, and the password. Returns a fresh access token
@@ -78,17 +87,22 @@ def login(data: dict[str, Any]) -> TokenPair | MfaRequired:
     With two-factor sign-in on, the right password returns no tokens but
     ``{mfa_required: true, mfa_token, methods}``: send the code with the token to
     ``POST /auth/login/mfa``.
+
+    ``X-Token-Transport: cookie`` (browsers): the refresh token goes into an
+    httpOnly cookie instead of the body.
     """
     password = data.pop("password")
-    return AuthService.from_app().login(password, client=client_info(), **data)
+    result = AuthService.from_app().login(password, client=client_info(), **data)
+    return result if isinstance(result, MfaRequired) else cookies.deliver(result, transport)
 
 
 @blp.route("/login/mfa", methods=["POST"])
 @problems(blp, 401, 422, 429)
 @rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
 @blp.arguments(MfaLoginSchema)
+@blp.arguments(TransportSchema, location="headers", as_kwargs=True)
 @blp.response(200, TokenSchema)
-def login_mfa(data: dict[str, Any]) -> TokenPair:
+def login_mfa(data: dict[str, Any], transport: str | None = None) -> Any:
     """Second step of a login: the mfa_token and a code (or a recovery code).
 
     Returns the same fresh token pair as a password login and starts a session.
@@ -96,7 +110,8 @@ def login_mfa(data: dict[str, Any]) -> TokenPair:
     password change and after 5 wrong codes. A wrong code is 401.
     """
     proof = Proof(data.get("code"), data.get("recovery_code"))
-    return AuthService.from_app().complete_login(data["mfa_token"], proof, client=client_info())
+    tokens = AuthService.from_app().complete_login(data["mfa_token"], proof, client=client_info())
+    return cookies.deliver(tokens, transport)
 
 
 @blp.route("/reauthenticate", methods=["POST"])
@@ -120,28 +135,40 @@ def reauthenticate(data: dict[str, Any]) -> AccessToken:
 
 
 @blp.route("/refresh", methods=["POST"])
-@problems(blp, 401, 429)
+@problems(blp, 401, 403, 422, 429)
 @rate_limit("RATELIMIT_REFRESH")
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER_OR_COOKIE)
+@blp.arguments(TransportSchema, location="headers", as_kwargs=True)
 @blp.response(200, TokenSchema)
-@jwt_required(refresh=True)
-def refresh() -> TokenPair:
-    """Rotate the refresh token (send it as the bearer token).
+@cookies.refresh_token_required
+def refresh(transport: str | None = None) -> Any:
+    """Rotate the refresh token (the bearer token, or the cookie).
 
     Returns a new (non-fresh) access token and a new refresh token; the one sent is
-    spent. Sending a spent refresh token again revokes its whole session.
+    spent. Sending a spent refresh token again revokes its whole session. With the
+    cookie: ``X-CSRF-Token`` and a trusted ``Origin`` are required (403), and the new
+    refresh token is set as the cookie again.
     """
-    return AuthService.from_app().refresh(current_user, current_session_id(), get_jwt()["jti"])
+    tokens = AuthService.from_app().refresh(current_user, current_session_id(), get_jwt()["jti"])
+    # A token that arrived as a cookie leaves as one, whatever the header says.
+    if get_jwt_request_location() == "cookies":
+        transport = cookies.COOKIE_TRANSPORT
+    return cookies.deliver(tokens, transport)
 
 
 @blp.route("/logout", methods=["POST"])
-@problems(blp, 401)
-@blp.doc(security=BEARER)
+@problems(blp, 401, 403)
+@blp.doc(security=BEARER_OR_COOKIE)
 @blp.response(204)
-@jwt_required()
+@cookies.access_token_or_refresh_cookie
 def logout() -> None:
-    """Revoke this session: the access token used and its refresh token family."""
+    """Revoke this session: the access token used and its refresh token family.
+
+    Takes the access token, or (no Authorization header) the refresh cookie with
+    ``X-CSRF-Token`` and a trusted ``Origin``. Clears both cookies.
+    """
     AuthService.from_app().logout(current_user, current_session_id())
+    cookies.clear_cookies()
 
 
 @blp.route("/logout-all", methods=["POST"])
@@ -150,8 +177,9 @@ def logout() -> None:
 @blp.response(204)
 @jwt_required()
 def logout_all() -> None:
-    """Revoke every session of the user, this one included."""
+    """Revoke every session of the user, this one included; clears both cookies."""
     AuthService.from_app().logout_everywhere(current_user)
+    cookies.clear_cookies()
 
 
 @blp.route("/sessions")

@@ -155,7 +155,8 @@ class LoginResultSchema(Schema):
     """Either the token pair, or (two-factor sign-in on) the second step's token."""
 
     access_token = fields.String()
-    refresh_token = fields.String()
+    refresh_token = fields.String(metadata={"description": "Absent with cookie transport."})
+    csrf_token = fields.String(metadata={"description": "Cookie transport only."})
     token_type = fields.String(metadata={"example": "bearer"})
     expires_in = fields.Integer(metadata={"description": "Access token lifetime in seconds."})
     mfa_required = fields.Boolean(
@@ -165,9 +166,29 @@ class LoginResultSchema(Schema):
     methods = fields.List(fields.String())
 
 
+class TransportSchema(Schema):
+    """The request header that moves the refresh token into an httpOnly cookie."""
+
+    transport = fields.String(
+        data_key="X-Token-Transport",
+        validate=validate.OneOf(["cookie"]),
+        metadata={
+            "description": "`cookie`: the refresh token is set as the httpOnly cookie "
+            "`myapp_refresh` (Path=/api/v1/auth) instead of appearing in the body, with a "
+            "readable `myapp_csrf` cookie whose value later requests send as "
+            "`X-CSRF-Token`."
+        },
+    )
+
+
 class TokenSchema(Schema):
     access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
+    refresh_token = fields.String(
+        metadata={"description": "Absent with cookie transport (it is in the cookie)."}
+    )
+    csrf_token = fields.String(
+        metadata={"description": "Cookie transport only: the value for X-CSRF-Token."}
+    )
     token_type = fields.String(required=True, metadata={"example": "bearer"})
     expires_in = fields.Integer(
         required=True, metadata={"description": "Access token lifetime in seconds."}

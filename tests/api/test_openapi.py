@@ -74,11 +74,17 @@ class TestOpenApiDocument:
     def test_openapi_when_requested_declares_bearer_scheme_exactly_where_needed(self, document):
         scheme = document["components"]["securitySchemes"]["bearerAuth"]
         assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+        cookie = document["components"]["securitySchemes"]["refreshCookie"]
+        assert (cookie["in"], cookie["name"]) == ("cookie", "myapp_refresh")
+        either = [{"bearerAuth": []}, {"refreshCookie": [], "csrfHeader": []}]
         for path, _method, operation in operations(document):
-            secured = operation.get("security") == [{"bearerAuth": []}]
+            # Refresh and logout also take the refresh cookie (browsers).
+            takes_cookie = path in ("/api/v1/auth/refresh", "/api/v1/auth/logout")
+            expected = either if takes_cookie else [{"bearerAuth": []}]
+            secured = operation.get("security") == expected
             # The login's two steps answer 401 for wrong credentials, without a token.
             public = path in ("/api/v1/auth/login", "/api/v1/auth/login/mfa")
-            assert secured == ("401" in operation["responses"] and not public)
+            assert secured == ("401" in operation["responses"] and not public), path
 
     def test_openapi_when_listing_users_documents_pagination_header(self, document):
         response = document["paths"]["/api/v1/users"]["get"]["responses"]["200"]

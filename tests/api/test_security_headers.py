@@ -81,15 +81,18 @@ class TestCors:
                 headers={
                     "Origin": "https://app.example",
                     "Access-Control-Request-Method": "GET",
-                    "Access-Control-Request-Headers": "Authorization",
+                    "Access-Control-Request-Headers": "Authorization, X-CSRF-Token",
                 },
             )
             other = client.get("/health", headers={"Origin": "https://evil.example"})
 
         assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
         assert "authorization" in allowed.headers["Access-Control-Allow-Headers"].lower()
-        assert "Access-Control-Allow-Credentials" not in allowed.headers
+        # Credentials for the configured origin only: its page may use cookie transport.
+        assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+        assert "x-csrf-token" in allowed.headers["Access-Control-Allow-Headers"].lower()
         assert "Access-Control-Allow-Origin" not in other.headers
+        assert "Access-Control-Allow-Credentials" not in other.headers
 
 
 class TestRequestId:

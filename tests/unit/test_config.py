@@ -267,3 +267,20 @@ class TestNormaliseDatabaseUrl:
     )
     def test_normalise_database_url_when_given_url_selects_psycopg3(self, given, expected):
         assert normalise_database_url(given) == expected
+
+
+class TestCookieSettings:
+    """Cookie transport's cookies: Secure exactly when the site is served over https."""
+
+    def test_production_when_created_makes_cookies_secure_strict_and_scoped(self):
+        config = production_app(PRODUCTION_ENV).config
+
+        assert config["JWT_COOKIE_SECURE"] is True
+        assert config["JWT_COOKIE_SAMESITE"] == "Strict"
+        assert config["JWT_REFRESH_COOKIE_PATH"] == "/api/v1/auth"
+        # Access tokens are never read from cookies.
+        assert config["JWT_TOKEN_LOCATION"] == ["headers"]
+
+    def test_development_when_served_over_http_does_not_mark_cookies_secure(self, tmp_path):
+        # A Secure cookie over http would be dropped by the browser: nothing would work.
+        assert dev_app(tmp_path, {}).config["JWT_COOKIE_SECURE"] is False
