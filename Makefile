@@ -18,7 +18,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run worker test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium
+.PHONY: help install run worker test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium screenshots
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -68,8 +68,19 @@ chromium:
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test-browser: install chromium
+# axe-core from the npm registry, at the version the committed lock file names.
+AXE = tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package-lock.json
+	cd tests/browser/axe && npm ci --no-audit --no-fund
+	touch $(AXE)
+
+test-browser: install chromium $(AXE)
 	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
+
+# Each account console page at 375 px and 1280 px -> docs/screenshots/ (README links them).
+screenshots: install chromium $(AXE)
+	CONSOLE_SCREENSHOTS=docs/screenshots CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m browser \
+		tests/browser/test_console_pages.py -p no:randomly -q
 
 # A long property-based and schemathesis campaign (the suite runs a short one).
 fuzz: install

@@ -105,7 +105,7 @@ def connect_domains(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from myapp import apidocs, health
+    from myapp import apidocs, console, health
     from myapp.auth import mfa_routes
     from myapp.auth import routes as auth_routes
     from myapp.users import routes as user_routes
@@ -113,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (health, auth_routes, mfa_routes, user_routes):
         api.register_blueprint(module.blp)
     app.register_blueprint(apidocs.blp)  # /docs: not part of the API document
+    app.register_blueprint(console.blp)  # /account: the account console (pages)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -72,6 +72,13 @@ def configure_logging(app: Flask) -> None:
     logger.addHandler(handler)
 
 
+# The account console: its own scripts and styles only; the QR code is a data: image.
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 def register_request_hooks(app: Flask) -> None:
     app.before_request(_assign_request_id)
     app.after_request(_add_response_headers)
@@ -108,7 +115,9 @@ def _add_response_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")
     is_docs = request.path == "/docs" or request.path.startswith("/docs/")
-    headers.setdefault("Content-Security-Policy", DOCS_CSP if is_docs else API_CSP)
+    is_console = request.path == "/account" or request.path.startswith("/account/")
+    policy = DOCS_CSP if is_docs else CONSOLE_CSP if is_console else API_CSP
+    headers.setdefault("Content-Security-Policy", policy)
     if not is_docs:
         # Responses carry personal data and tokens: no cache may keep them.
         headers["Cache-Control"] = "no-store"

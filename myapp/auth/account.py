@@ -200,7 +200,7 @@ class AccountService:
             ],
             link=(
                 f"To choose a new password, open this link within {minutes} minutes",
-                f"{self.settings.base_url}/reset-password?token={token}",
+                f"{self.settings.base_url}/account/reset?token={token}",
             ),
         )
 
@@ -256,7 +256,7 @@ class AccountService:
             compose(
                 "Confirm your email address",
                 ["Welcome! Confirm that this address is yours."],
-                link=("Open this link", f"{self.settings.base_url}/verify-email?token={token}"),
+                link=("Open this link", f"{self.settings.base_url}/account/verify?token={token}"),
             ),
             kind="email_verification",
         )
@@ -285,7 +285,7 @@ class AccountService:
                 ],
                 link=(
                     f"To confirm it, open this link within {hours} hours",
-                    f"{self.settings.base_url}/confirm-email-change?token={token}",
+                    f"{self.settings.base_url}/account/confirm-email?token={token}",
                 ),
             ),
             kind="email_change",

@@ -24,6 +24,10 @@ MATRIX = [
     ("GET", "/docs", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/swagger-ui/{css}", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/assets/{js}", None, "access", dict(none=200, user=200, admin=200)),
+    # The console's pages are public documents; what they show comes from the API.
+    ("GET", "/account", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/account/{page}", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/account/static/{asset}", None, "access", dict(none=200, user=200, admin=200)),
     (
         "POST",
         "/api/v1/auth/register",
@@ -193,7 +197,14 @@ def test_endpoint_when_called_by_role_answers_expected_status(
     pair = tokens.get(role)
     headers = {"Authorization": f"Bearer {pair[f'{kind}_token']}"} if pair else {}
     session_id = sid(pair["access_token"]) if pair else str(uuid.uuid4())
-    url = path.format(target=target_id, session=session_id, css="swagger-ui.css", js="explorer.js")
+    url = path.format(
+        target=target_id,
+        session=session_id,
+        css="swagger-ui.css",
+        js="explorer.js",
+        page="sessions",
+        asset="console.js",
+    )
 
     response = client.open(url, method=method, json=body, headers=headers)
     response.close()  # file responses (the docs assets) hold an open file

@@ -49,7 +49,7 @@ class TestConsoleBackend:
 
         logged = "\n".join(record.getMessage() for record in caplog.records)
         assert response.status_code == 202
-        assert "reset-password?token=[redacted]" in logged
+        assert "account/reset?token=[redacted]" in logged
         assert re.findall(r"token=([^\s&]+)", logged) == ["[redacted]"]
         with staging_app.app_context():  # a live token exists; only the log lacks it
             assert db.session.scalar(select(func.count()).select_from(ActionToken)) == 2
@@ -75,6 +75,6 @@ class TestConsoleBackend:
         client.post("/api/v1/auth/password-reset", json={"email": USER["email"]})
 
         logged = "\n".join(record.getMessage() for record in caplog.records)
-        assert re.search(r"reset-password\?token=[\w-]{43,}", logged)
+        assert re.search(r"account/reset\?token=[\w-]{43,}", logged)
         with app.app_context():
             db.engine.dispose()

@@ -137,7 +137,7 @@ class TestRequestPasswordReset:
         (row,) = db.session.scalars(select(ActionToken).where(ActionToken.user_id == user.id))
         assert response.status_code == 202
         assert message.to == user.email
-        assert message.body.count(f"{app.config['APP_BASE_URL']}/reset-password?token=") == 1
+        assert message.body.count(f"{app.config['APP_BASE_URL']}/account/reset?token=") == 1
         assert token not in (row.token_hash, row.binding)
 
     def test_request_when_account_unknown_answers_identically_and_sends_nothing(
@@ -171,7 +171,7 @@ class TestRequestPasswordReset:
 
         (message,) = outbox
         assert "evil.example" not in message.body
-        assert f"{app.config['APP_BASE_URL']}/reset-password?token=" in message.body
+        assert f"{app.config['APP_BASE_URL']}/account/reset?token=" in message.body
 
     def test_request_when_delivery_fails_still_answers_202_logs_and_keeps_it_for_a_retry(
         self, client, user, mocker, caplog

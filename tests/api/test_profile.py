@@ -54,7 +54,7 @@ class TestUpdateProfile:
         )
         (link,) = outbox  # only the new address hears of it, until it is proven
         assert (link.to, link.subject) == ("new@example.com", "Confirm your new email address")
-        assert "/confirm-email-change?token=" in link.body
+        assert "/account/confirm-email?token=" in link.body
 
     def test_update_when_email_change_with_refreshed_token_returns_401(
         self, client, user, refreshed_headers, outbox

@@ -82,5 +82,5 @@ class TestSameWorkEitherWay:
         ]
         (message,) = outbox
         assert message.to == user.email
-        assert "/reset-password?token=" in message.body
+        assert "/account/reset?token=" in message.body
         assert rows[0].subject == "Reset your password"  # written once, kept for retries

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from myapp import create_app
 from myapp.config import ProductionConfig
-from myapp.observability import API_CSP, DOCS_CSP, JSONFormatter
+from myapp.observability import API_CSP, CONSOLE_CSP, DOCS_CSP, JSONFormatter
 from tests.support.database import sensitive_keys, variant_app
 
 COMMON = {
@@ -153,3 +153,25 @@ class TestNoSecretsInResponses:
         body = {"status": 422, "errors": {"json": {"password": ["Too short."]}}}
 
         assert sensitive_keys(body) == []
+
+
+class TestConsolePages:
+    @pytest.mark.parametrize("path", ["/account", "/account/signin", "/account/verify"])
+    def test_console_page_when_served_has_a_strict_policy_and_no_inline_script(self, client, path):
+        response = client.get(path)
+
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and response.mimetype == "text/html"
+        assert response.headers["Content-Security-Policy"] == CONSOLE_CSP
+        assert "script-src 'self'" in CONSOLE_CSP and "unsafe" not in CONSOLE_CSP
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+        # Every script is a file of ours: none inline, none from elsewhere.
+        scripts = re.findall(r"<script([^>]*)>", html)
+        assert scripts and all('src="/account/static/' in attributes for attributes in scripts)
+
+    def test_console_when_path_unknown_is_a_404_problem(self, client):
+        response = client.get("/account/nowhere")
+
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"

@@ -39,7 +39,7 @@ class TestVerificationEmail:
 
         (message,) = outbox
         assert message.to == "new@example.com"
-        assert f"{app.config['APP_BASE_URL']}/verify-email?token=" in message.body
+        assert f"{app.config['APP_BASE_URL']}/account/verify?token=" in message.body
 
     def test_register_when_delivery_fails_still_creates_account(self, client, mocker, caplog):
         mocker.patch("myapp.mail.MemoryBackend.send", side_effect=ConnectionError("down"))

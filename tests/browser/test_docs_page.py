@@ -7,79 +7,12 @@ suite deselects the `browser` marker.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
-
-from myapp import create_app
-from myapp.extensions import db
-from tests.support.committed import committed_app
-from tests.support.database import database_url_for_tests
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-# Flags for a sandboxed, offline machine (see the env notes): no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "a long browser password"
-
-
-@pytest.fixture
-def browser_app(tmp_path):
-    """The app on a database of its own, of the suite's kind: requests come from
-    the browser through real threads, so no shared test transaction."""
-    if database_url_for_tests().get_backend_name() == "postgresql":
-        with committed_app("browser") as app:
-            yield app
-        return
-    uri = f"sqlite:///{tmp_path / 'docs.db'}"  # a file: several threads, one database
-    app = create_app("testing", overrides={"SQLALCHEMY_DATABASE_URI": uri})
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def live_server(browser_app):
-    """The app on a real HTTP port on 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, browser_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
-def page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test-browser` to install it")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 2000})
-        page = context.new_page()
-        page.problems = []
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-        page.on("pageerror", lambda error: page.problems.append(str(error)))
-        page.on("requestfailed", lambda r: page.problems.append(f"failed: {r.url}"))
-        yield page
-        page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
-        browser.close()
 
 
 def operation(page, method: str, path: str):
@@ -131,9 +64,11 @@ def test_docs_page_when_walked_registers_logs_in_and_reads_me(live_server, page,
 
     page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".dialog-ux")
-    dialog.locator("input").first.fill(tokens["access_token"])
-    dialog.locator("button.authorize").click()  # labelled "Apply credentials"
-    dialog.locator("button.btn-done").click()
+    # The bearer scheme's form (refresh and logout also list the cookie's).
+    bearer_form = dialog.locator("form", has_text="bearerAuth")
+    bearer_form.locator("input").first.fill(tokens["access_token"])
+    bearer_form.locator("button.authorize").click()  # labelled "Apply credentials"
+    dialog.locator("button.btn-done").first.click()
 
     status, me = execute(operation(page, "get", "/api/v1/users/me"))
 

@@ -183,9 +183,9 @@ class TestPreparePasswordReset(AccountServiceTestCase):
         token = message.text.split("token=")[1].split()[0]
         self.users.get_by_email.assert_called_once_with("ada@example.com")
         self.assertEqual(message.subject, "Reset your password")
-        self.assertIn(f"https://accounts.example.com/reset-password?token={token}", message.text)
+        self.assertIn(f"https://accounts.example.com/account/reset?token={token}", message.text)
         self.assertIn(
-            f'href="https://accounts.example.com/reset-password?token={token}"', message.html
+            f'href="https://accounts.example.com/account/reset?token={token}"', message.html
         )
         self.assertGreaterEqual(len(token), 43)  # 32 random bytes, base64url
         self.assertEqual(row.token_hash, digest(token))

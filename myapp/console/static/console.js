@@ -1,0 +1,307 @@
+// The account console: one page, a view per path. Every element is built with
+// the DOM API (no innerHTML): nothing a user typed can become markup.
+
+import { api, ApiError, forget, refresh, signedIn, signIn, signOut, useToken } from "./api.js";
+
+const main = document.getElementById("main");
+const status = document.getElementById("status");
+const nav = document.getElementById("nav");
+
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (value !== false && value !== undefined) element.setAttribute(name, value);
+  }
+  element.append(...children.flat());
+  return element;
+}
+
+function say(message, isError = false) {
+  status.textContent = message;
+  status.className = isError ? "error" : "";
+}
+
+function field(label, name, type = "text", extra = {}) {
+  const id = `field-${name}`;
+  return [h("label", { for: id }, label), h("input", { id, name, type, required: true, ...extra })];
+}
+
+// A form whose submit runs `action(values)`; errors are announced, not thrown.
+function form(title, fields, submit, action) {
+  const element = h("form", {}, h("h1", {}, title), ...fields, h("button", { type: "submit" }, submit));
+  element.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say("");
+    const values = Object.fromEntries(new FormData(element));
+    try {
+      await action(values);
+    } catch (error) {
+      say(error instanceof ApiError ? error.message : "Something went wrong; please try again.", true);
+    }
+  });
+  return element;
+}
+
+function show(...content) {
+  main.replaceChildren(...content);
+  nav.hidden = !signedIn();
+  main.focus();
+}
+
+function go(path) {
+  history.pushState({}, "", path);
+  return route();
+}
+
+const token = () => new URLSearchParams(location.search).get("token") || "";
+
+// -- views ---------------------------------------------------------------------
+
+function signInView() {
+  show(
+    form("Sign in", [...field("Email", "email", "email", { autocomplete: "username" }),
+      ...field("Password", "password", "password", { autocomplete: "current-password" })],
+    "Sign in", async ({ email, password }) => {
+      const result = await signIn("/auth/login", { email, password });
+      if (result.mfa_required) return secondStepView(result.mfa_token);
+      return go("/account");
+    }),
+    h("p", {}, h("a", { href: "/account/register" }, "Create an account"), " · ",
+      h("a", { href: "/account/forgot" }, "Forgot your password?")),
+  );
+}
+
+function secondStepView(mfaToken) {
+  show(
+    form("Two-factor sign-in", [h("p", {}, "Enter the code from your authenticator app, or a recovery code."),
+      ...field("Code", "code", "text", { inputmode: "numeric", autocomplete: "one-time-code" })],
+    "Continue", async ({ code }) => {
+      const digits = code.replace(/\s/g, "");
+      const body = /^\d{6}$/.test(digits) ? { mfa_token: mfaToken, code: digits }
+        : { mfa_token: mfaToken, recovery_code: code };
+      await signIn("/auth/login/mfa", body);
+      return go("/account");
+    }),
+  );
+}
+
+function registerView() {
+  show(form("Create an account", [...field("Email", "email", "email", { autocomplete: "email" }),
+    ...field("Username", "username", "text", { autocomplete: "username" }),
+    ...field("Password", "password", "password", { autocomplete: "new-password", minlength: 12 })],
+  "Create account", async (values) => {
+    await api("/auth/register", { method: "POST", body: values, auth: false });
+    show(h("h1", {}, "Check your email"),
+      h("p", {}, "We sent a link to confirm your address. Then sign in."),
+      h("a", { href: "/account/signin" }, "Sign in"));
+  }));
+}
+
+async function tokenView(title, path, done) {
+  show(h("h1", {}, title), h("p", {}, "Checking the link…"));
+  try {
+    await api(path, { method: "POST", body: { token: token() }, auth: false });
+    show(h("h1", {}, title), h("p", {}, done), h("a", { href: "/account" }, "Continue"));
+  } catch (error) {
+    show(h("h1", {}, title));
+    say(error.message, true);
+  }
+}
+
+function forgotView() {
+  show(form("Forgot your password?", [...field("Email", "email", "email", { autocomplete: "email" })],
+    "Send a reset link", async (values) => {
+      const data = await api("/auth/password-reset", { method: "POST", body: values, auth: false });
+      say(data.detail);
+    }));
+}
+
+function resetView() {
+  show(form("Choose a new password", [...field("New password", "new_password", "password",
+    { autocomplete: "new-password", minlength: 12 })], "Set password", async ({ new_password }) => {
+    await api("/auth/password-reset/confirm",
+      { method: "POST", body: { token: token(), new_password }, auth: false });
+    forget();
+    show(h("h1", {}, "Password changed"), h("p", {}, "Every session was signed out."),
+      h("a", { href: "/account/signin" }, "Sign in"));
+  }));
+}
+
+async function homeView() {
+  const me = await api("/users/me");
+  show(h("h1", {}, `Hello, ${me.username}`),
+    h("dl", {}, h("dt", {}, "Email"), h("dd", { id: "email" }, me.email),
+      h("dt", {}, "Email confirmed"), h("dd", {}, me.is_verified ? "Yes" : "Not yet"),
+      h("dt", {}, "Two-factor sign-in"), h("dd", {}, me.is_mfa_enabled ? "On" : "Off")));
+}
+
+// A fresh token for the actions that need one: the password (and a code) again.
+async function withFresh(action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.message.startsWith("A fresh token"))) throw error;
+    const status = await api("/auth/mfa");
+    await new Promise((resolve) => {
+      const fields = [h("p", {}, "Confirm it is you to continue."),
+        ...field("Password", "password", "password", { autocomplete: "current-password" })];
+      if (status.totp) fields.push(...field("Code", "code", "text", { inputmode: "numeric" }));
+      show(form("Confirm it is you", fields, "Confirm", async (values) => {
+        const data = await api("/auth/reauthenticate", { method: "POST", body: values });
+        useToken(data.access_token);
+        resolve();
+      }));
+    });
+    return action();
+  }
+}
+
+function passwordView() {
+  show(form("Change your password", [
+    ...field("Current password", "current_password", "password", { autocomplete: "current-password" }),
+    ...field("New password", "new_password", "password", { autocomplete: "new-password", minlength: 12 })],
+  "Change password", async (values) => {
+    await withFresh(() => api("/users/me/password", { method: "PUT", body: values }));
+    show(h("h1", {}, "Password changed"), h("p", {}, "Every other session was signed out."));
+    say("Your password was changed.");
+  }));
+}
+
+async function profileView() {
+  const me = await api("/users/me");
+  show(form("Profile", [...field("Username", "username", "text", { value: me.username }),
+    ...field("Email", "email", "email", { value: me.email })], "Save", async (values) => {
+    const changes = {};
+    if (values.username !== me.username) changes.username = values.username;
+    if (values.email !== me.email) changes.email = values.email;
+    if (!Object.keys(changes).length) return say("Nothing to change.");
+    const user = await withFresh(() => api("/users/me", { method: "PATCH", body: changes }));
+    say(user.pending_email ? `We sent a link to ${user.pending_email}: open it to confirm.`
+      : "Saved.");
+  }));
+}
+
+async function sessionsView() {
+  const sessions = await api("/auth/sessions");
+  const rows = sessions.map((session) => h("tr", {},
+    h("td", {}, session.user_agent || "Unknown device"),
+    h("td", {}, new Date(session.last_used_at).toLocaleString()),
+    h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
+      await api(`/auth/sessions/${session.id}`, { method: "DELETE" }).catch(() => null);
+      return sessionsView().catch(() => go("/account/signin"));
+    } }, "Revoke"))));
+  show(h("h1", {}, "Sessions"),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Device"), h("th", {}, "Last used"),
+      h("th", {}, h("span", { class: "visually-hidden" }, "Action")))), h("tbody", {}, rows)),
+    h("button", { type: "button", onclick: async () => {
+      await api("/auth/logout-all", { method: "POST" });
+      forget();
+      go("/account/signin");
+    } }, "Sign out everywhere"));
+}
+
+function recoveryCodes(codes) {
+  const text = codes.join("\n");
+  const download = h("a", { href: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`,
+    download: "recovery-codes.txt" }, "Download");
+  return [h("h2", {}, "Recovery codes"),
+    h("p", {}, "Each works once if you lose your phone. They are shown only now: keep them safe."),
+    h("ul", { class: "codes", id: "recovery-codes" }, codes.map((code) => h("li", {}, code))),
+    h("button", { type: "button", class: "secondary",
+      onclick: () => navigator.clipboard.writeText(text).then(() => say("Copied.")) }, "Copy"),
+    " ", download];
+}
+
+async function securityView() {
+  const mfa = await api("/auth/mfa");
+  if (!mfa.totp) {
+    return show(h("h1", {}, "Two-factor sign-in"), h("p", {}, "Off."),
+      h("button", { type: "button", onclick: () => setupView().catch(fail) }, "Set up an authenticator app"));
+  }
+  show(h("h1", {}, "Two-factor sign-in"), h("p", {}, `On. ${mfa.recovery_codes_left} recovery codes left.`),
+    h("button", { type: "button", class: "secondary", onclick: async () => {
+      const data = await withFresh(() => api("/auth/mfa/recovery-codes", { method: "POST" }));
+      show(h("h1", {}, "New recovery codes"), ...recoveryCodes(data.recovery_codes));
+    } }, "Make new recovery codes"),
+    form("Turn it off", [...field("Code or recovery code", "code", "text")], "Turn off",
+      async ({ code }) => {
+        const digits = code.replace(/\s/g, "");
+        const body = /^\d{6}$/.test(digits) ? { code: digits } : { recovery_code: code };
+        await withFresh(() => api("/auth/mfa/totp", { method: "DELETE", body }));
+        say("Two-factor sign-in is off.");
+        return securityView();
+      }));
+}
+
+async function setupView() {
+  const setup = await withFresh(() => api("/auth/mfa/totp/setup", { method: "POST" }));
+  const qr = `data:image/svg+xml;base64,${btoa(setup.qr_svg)}`;
+  show(h("h1", {}, "Set up your authenticator app"),
+    h("p", {}, "Scan this code with the app, or type the key."),
+    h("img", { class: "qr", src: qr, alt: "QR code of your authenticator key" }),
+    h("p", {}, "Key: ", h("code", { id: "totp-secret" }, setup.secret)),
+    form("Confirm", [...field("Code from the app", "code", "text", { inputmode: "numeric" })], "Turn on",
+      async ({ code }) => {
+        const data = await api("/auth/mfa/totp/confirm", { method: "POST", body: { code } });
+        show(h("h1", {}, "Two-factor sign-in is on"), ...recoveryCodes(data.recovery_codes));
+      }));
+}
+
+function deleteView() {
+  show(form("Delete your account", [h("p", {}, "This cannot be undone."),
+    ...field("Password", "password", "password", { autocomplete: "current-password" })],
+  "Delete my account", async (values) => {
+    await api("/users/me", { method: "DELETE", body: values });
+    forget();
+    show(h("h1", {}, "Account deleted"), h("p", {}, "Everything it held is gone."));
+  }));
+}
+
+// -- routing --------------------------------------------------------------------
+
+const PUBLIC = {
+  "/account/signin": signInView,
+  "/account/register": registerView,
+  "/account/verify": () => tokenView("Confirm your email", "/auth/verify-email", "Your email address is confirmed."),
+  "/account/forgot": forgotView,
+  "/account/reset": resetView,
+  "/account/confirm-email": () => tokenView("Confirm your new email", "/users/me/email/confirm",
+    "Your new address is confirmed. Sign in again."),
+};
+const PRIVATE = {
+  "/account": homeView,
+  "/account/profile": profileView,
+  "/account/password": passwordView,
+  "/account/sessions": sessionsView,
+  "/account/security": securityView,
+  "/account/delete": deleteView,
+};
+
+function fail(error) {
+  say(error instanceof ApiError ? error.message : "Something went wrong; please try again.", true);
+}
+
+async function route() {
+  const path = location.pathname.replace(/\/$/, "");
+  if (PUBLIC[path]) return PUBLIC[path]();
+  if (!signedIn() && !(await refresh())) return go("/account/signin");
+  // Views may be async or not; a failure of either is shown, never thrown.
+  return Promise.resolve()
+    .then(PRIVATE[path] || homeView)
+    .catch(fail);
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[href^='/account']");
+  if (!link || link.hasAttribute("download")) return;
+  event.preventDefault();
+  say("");
+  go(link.getAttribute("href"));
+});
+document.getElementById("signout").addEventListener("click", async () => {
+  await signOut();
+  go("/account/signin");
+});
+window.addEventListener("popstate", route);
+route().catch(fail);
