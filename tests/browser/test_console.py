@@ -150,6 +150,38 @@ def test_console_when_an_action_fails_shows_the_problem_detail(live_server, page
     expect(page.locator("#status")).to_have_class("error")
 
 
+def test_console_when_used_by_keyboard_alone_signs_in_and_confirms_for_a_fresh_action(
+    live_server, page
+):
+    body = {"email": EMAIL, "username": USERNAME, "password": PASSWORD}
+    assert call(live_server, "POST", "/api/v1/auth/register", body)[0] == 201
+    page.goto(f"{live_server}/account/signin")
+    for _ in range(5):  # Tab to the first field, as a keyboard user would
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "field-email":
+            break
+    page.keyboard.type(EMAIL)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=f"Hello, {USERNAME}")).to_be_visible()
+
+    # After a reload the page holds a refreshed (not fresh) token: changing the
+    # password asks for it again (POST /auth/reauthenticate), then goes through.
+    page.goto(f"{live_server}/account/password")
+    fill_and_submit(
+        page, {"Current password": PASSWORD, "New password": NEW_PASSWORD}, "Change password"
+    )
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    fill_and_submit(page, {"Password": PASSWORD}, "Confirm")
+    expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+    status, _ = call(
+        live_server, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": NEW_PASSWORD}
+    )
+    assert status == 200
+    assert page.problems == []
+
+
 def _wait_for_link(app, to: str, subject: str) -> str:
     """The reset email is written by the mail worker's preparer, just after the
     request commits (eager delivery in testing): wait for it briefly."""

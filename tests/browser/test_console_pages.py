@@ -27,6 +27,9 @@ PUBLIC = [
     ("/account/register", "Create an account"),
     ("/account/forgot", "Forgot your password?"),
     ("/account/reset?token=example", "Choose a new password"),
+    # Links with a bad token: the page says so (the problem's detail).
+    ("/account/verify?token=example", "Confirm your email"),
+    ("/account/confirm-email?token=example", "Confirm your new email"),
 ]
 PRIVATE = [
     ("/account", "Hello, ada"),
