@@ -183,6 +183,8 @@ class Config:
     # Wrong second-factor codes per account (each is a guess at a 6-digit secret),
     # shared by every endpoint that takes one; spent before each check.
     RATELIMIT_MFA_FAILURES = "10 per hour"
+    # Per user: new TOTP secrets and new recovery-code sets (each writes rows).
+    RATELIMIT_MFA_CHANGES = "10 per hour"
     # Number of reverse proxies in front of the app whose X-Forwarded-For is
     # trusted; 0 (default) trusts none, so the header cannot fake a client IP.
     PROXY_FIX_X_FOR = 0

@@ -17,6 +17,9 @@ from myapp.auth.schemas import (
     TotpSetupSchema,
 )
 from myapp.openapi import Blueprint, problems
+from myapp.ratelimit import per_user
+
+MFA_CHANGES_MESSAGE = "Too many new secrets or recovery codes; try again later."
 
 blp = Blueprint(
     "mfa",
@@ -39,10 +42,11 @@ def mfa_status() -> MfaStatus:
 # Enrolling and removing factors need a fresh token: a stolen refreshed session
 # must not be able to plant its own authenticator, or remove the owner's.
 @blp.route("/auth/mfa/totp/setup", methods=["POST"])
-@problems(blp, 401, 409)
+@problems(blp, 401, 409, 429)
 @blp.doc(security=BEARER)
 @blp.response(200, TotpSetupSchema)
 @jwt_required(fresh=True)
+@per_user("RATELIMIT_MFA_CHANGES", MFA_CHANGES_MESSAGE)
 def totp_setup() -> TotpSetup:
     """Start (or restart) enrolling an authenticator app.
 
@@ -87,10 +91,11 @@ def totp_disable(data: dict[str, Any]) -> None:
 
 
 @blp.route("/auth/mfa/recovery-codes", methods=["POST"])
-@problems(blp, 401, 409)
+@problems(blp, 401, 409, 429)
 @blp.doc(security=BEARER)
 @blp.response(200, RecoveryCodesSchema)
 @jwt_required(fresh=True)
+@per_user("RATELIMIT_MFA_CHANGES", MFA_CHANGES_MESSAGE)
 def regenerate_recovery_codes() -> dict[str, list[str]]:
     """A new set of 10 recovery codes; the old set stops working.
 

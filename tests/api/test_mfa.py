@@ -712,3 +712,21 @@ class TestAdminListFilter:
 def decode(app, token: str) -> dict:
     with app.test_request_context():
         return decode_token(token)
+
+
+class TestChangeBudget:
+    def test_new_secrets_and_code_sets_when_too_many_are_429_per_user(
+        self, client, enrolled, app, monkeypatch, user
+    ):
+        monkeypatch.setitem(app.config, "RATELIMIT_MFA_CHANGES", "2 per hour")
+        for _ in range(2):
+            response = client.post(f"{MFA}/recovery-codes", headers=enrolled.headers)
+            assert response.status_code == 200
+        codes_before = unused_recovery_codes(user)
+
+        response = client.post(f"{MFA}/recovery-codes", headers=enrolled.headers)
+
+        assert response.status_code == 429
+        assert response.headers["Retry-After"]
+        assert "recovery codes" in response.get_json()["detail"]
+        assert unused_recovery_codes(user) == codes_before  # the set in use stays

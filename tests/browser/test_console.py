@@ -111,6 +111,7 @@ def test_console_when_used_end_to_end_walks_an_account_through_its_life(
     page.get_by_role("link", name="Sessions").click()
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="HeadlessChrome")).to_contain_text("This device")
     rows.filter(has_text="Python-urllib").get_by_role("button", name="Revoke").click()
     expect(rows).to_have_count(1)
     assert call(live_server, "GET", "/api/v1/users/me", token=other["access_token"])[0] == 401

@@ -35,6 +35,13 @@ export function signedIn() {
   return accessToken !== null;
 }
 
+// The session this page signed in (the access token's `sid` claim).
+export function currentSessionId() {
+  if (!accessToken) return null;
+  const payload = accessToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  return JSON.parse(atob(payload)).sid;
+}
+
 export function forget() {
   accessToken = null;
 }

@@ -1,7 +1,9 @@
 // The account console: one page, a view per path. Every element is built with
 // the DOM API (no innerHTML): nothing a user typed can become markup.
 
-import { api, ApiError, forget, refresh, signedIn, signIn, signOut, useToken } from "./api.js";
+import {
+  api, ApiError, currentSessionId, forget, refresh, signedIn, signIn, signOut, useToken,
+} from "./api.js";
 
 const main = document.getElementById("main");
 const status = document.getElementById("status");
@@ -184,13 +186,16 @@ async function profileView() {
 
 async function sessionsView() {
   const sessions = await api("/auth/sessions");
+  const current = currentSessionId();
+  // This device's own session is marked, and left to "Sign out" (not revoked here).
   const rows = sessions.map((session) => h("tr", {},
     h("td", {}, session.user_agent || "Unknown device"),
     h("td", {}, new Date(session.last_used_at).toLocaleString()),
-    h("td", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
-      await api(`/auth/sessions/${session.id}`, { method: "DELETE" }).catch(() => null);
-      return sessionsView().catch(() => go("/account/signin"));
-    } }, "Revoke"))));
+    h("td", {}, session.id === current ? h("strong", {}, "This device")
+      : h("button", { type: "button", class: "secondary", onclick: async () => {
+        await api(`/auth/sessions/${session.id}`, { method: "DELETE" }).catch(() => null);
+        return sessionsView().catch(fail);
+      } }, "Revoke"))));
   show(h("h1", {}, "Sessions"),
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Device"), h("th", {}, "Last used"),
       h("th", {}, h("span", { class: "visually-hidden" }, "Action")))), h("tbody", {}, rows)),
