@@ -197,6 +197,7 @@ class TestEnrolment:
         response = client.post(f"{MFA}/totp/confirm", json={"code": typed}, headers=auth_headers)
 
         assert response.status_code == 409
+        assert "No enrolment is pending" in response.get_json()["detail"]
 
     @pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "１２３４５６", ""])
     def test_confirm_when_code_not_six_digits_is_422(self, client, auth_headers, code):
@@ -434,10 +435,12 @@ class TestRecoveryCodes:
         assert old.status_code == 401
         assert auth.login_mfa(auth.mfa_token_for(user), recovery_code=new[0]).status_code == 200
 
-    def test_regenerate_when_off_is_409(self, client, auth_headers):
+    def test_regenerate_when_off_is_409_and_makes_no_codes(self, client, user, auth_headers):
         response = client.post(f"{MFA}/recovery-codes", headers=auth_headers)
 
         assert response.status_code == 409
+        assert "off" in response.get_json()["detail"]
+        assert unused_recovery_codes(user) == 0
 
     def test_regenerate_when_token_not_fresh_is_refused(self, client, auth, user, enrolled):
         stale = TestReauthenticate.refreshed(client, auth, user, enrolled)
@@ -606,18 +609,22 @@ class TestDisable:
         assert unused_recovery_codes(user) == 10
         assert mails("mfa_disabled") == []
 
-    def test_disable_when_off_is_409(self, client, auth_headers):
+    def test_disable_when_off_is_409_and_tells_no_one(self, client, auth_headers):
         response = client.delete(f"{MFA}/totp", json={"code": "123456"}, headers=auth_headers)
 
         assert response.status_code == 409
+        assert response.get_json()["detail"] == "Two-factor sign-in is already off."
+        assert mails("mfa_disabled") == []
 
     @pytest.mark.parametrize(
         "body", [{}, {"code": "123456", "recovery_code": "AAAA-BBBB-CCCC"}], ids=["none", "both"]
     )
-    def test_disable_when_not_exactly_one_factor_is_422(self, client, enrolled, body):
+    def test_disable_when_not_exactly_one_factor_is_422(self, client, user, enrolled, body):
         response = client.delete(f"{MFA}/totp", json=body, headers=enrolled.headers)
 
         assert response.status_code == 422
+        assert "exactly one" in str(response.get_json()["errors"])
+        assert fresh(user).is_mfa_enabled is True
 
 
 class TestAdminReset:
@@ -637,11 +644,21 @@ class TestAdminReset:
         (notice,) = mails("mfa_reset")
         assert notice.recipient == user.email
 
-    def test_reset_when_user_has_no_second_factor_is_409(self, client, user, admin_headers):
-        assert client.delete(self.URL.format(user.id), headers=admin_headers).status_code == 409
+    def test_reset_when_user_has_no_second_factor_is_409_and_ends_nothing(
+        self, client, user, auth_headers, admin_headers
+    ):
+        response = client.delete(self.URL.format(user.id), headers=admin_headers)
+
+        assert response.status_code == 409
+        assert response.get_json()["detail"] == "This user has no second factor."
+        assert client.get(ME, headers=auth_headers).status_code == 200  # sessions untouched
+        assert mails("mfa_reset") == []
 
     def test_reset_when_user_unknown_is_404(self, client, admin_headers):
-        assert client.delete(self.URL.format(987654), headers=admin_headers).status_code == 404
+        response = client.delete(self.URL.format(987654), headers=admin_headers)
+
+        assert response.status_code == 404
+        assert response.get_json()["detail"] == "User not found."
 
     def test_reset_when_caller_not_admin_is_403_and_changes_nothing(self, client, user, enrolled):
         other = UserFactory(email="eve@example.com", username="eve")
