@@ -25,7 +25,7 @@ help:
 	@echo "make worker         deliver queued email (flask mail-worker; production)"
 	@echo "make test           full suite on SQLite, with the coverage gate"
 	@echo "make test-postgres  full suite on PostgreSQL ($(POSTGRES_URL))"
-	@echo "make test-browser   the /docs page in headless Chromium (installs it if missing)"
+	@echo "make test-browser   /docs and the /account console in headless Chromium (installs it)"
 	@echo "make fuzz           long fuzzing campaign (schemathesis + hypothesis)"
 	@echo "make soak           mixed-workload soak against gunicorn + PostgreSQL"
 	@echo "make bench          benchmarks (installs wrk) -> docs/performance.md"

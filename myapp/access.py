@@ -36,7 +36,8 @@ class FreshTokenRequired(Unauthorized):
 class SecondFactorRequired(Forbidden):
     detail = (
         "Administrators must use two-factor sign-in: enrol an authenticator app "
-        "(POST /api/v1/auth/mfa/totp/setup) before using admin endpoints."
+        "(POST /api/v1/auth/mfa/totp/setup) or a passkey (POST "
+        "/api/v1/auth/passkeys/register/options) before using admin endpoints."
     )
 
 

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from myapp.crypto import EncryptionKeyError, derived_key, parse_keys
 
@@ -30,6 +31,38 @@ _TESTING_SECRET = secrets.token_urlsafe(48)
 
 class ConfigurationError(RuntimeError):
     """The configuration cannot run safely (raised by ``create_app``)."""
+
+
+def provide_webauthn(config: MutableMapping[str, Any]) -> None:
+    """Fill in the relying party from APP_BASE_URL where it is not configured, and
+    turn a comma-separated origin list into a list."""
+    base = urlsplit(str(config["APP_BASE_URL"]))
+    if not config.get("WEBAUTHN_RP_ID"):
+        config["WEBAUTHN_RP_ID"] = base.hostname
+    origins = config.get("WEBAUTHN_ORIGINS") or f"{base.scheme}://{base.netloc}"
+    if isinstance(origins, str):
+        origins = [origin.strip() for origin in origins.split(",") if origin.strip()]
+    config["WEBAUTHN_ORIGINS"] = [origin.rstrip("/") for origin in origins]
+
+
+def host_under(host: str | None, rp_id: str) -> bool:
+    """Whether a page on ``host`` may use passkeys of ``rp_id`` (the same host, or
+    one under it: WebAuthn's registrable-suffix rule)."""
+    return host is not None and (host == rp_id or host.endswith("." + rp_id))
+
+
+def webauthn_problems(config: Mapping[str, Any]) -> list[str]:
+    """Production's rules for the relying party."""
+    problems = []
+    rp_id = str(config.get("WEBAUTHN_RP_ID"))
+    if not host_under(urlsplit(str(config.get("APP_BASE_URL", ""))).hostname, rp_id):
+        problems.append("WEBAUTHN_RP_ID must be APP_BASE_URL's host or a domain above it")
+    for origin in config.get("WEBAUTHN_ORIGINS") or []:
+        parts = urlsplit(origin)
+        # A passkey used from plain http could be phished by anyone on the path.
+        if parts.scheme != "https" or not host_under(parts.hostname, rp_id):
+            problems.append(f"WEBAUTHN_ORIGINS: {origin} is not an https origin under {rp_id}")
+    return problems
 
 
 def normalise_database_url(url: str) -> str:
@@ -159,6 +192,16 @@ class Config:
     # enrol). Off by default so that a new deployment's first admin can sign in;
     # production deployments should turn it on.
     MFA_REQUIRED_FOR_ADMINS = False
+
+    # -- Passkeys (WebAuthn) -------------------------------------------------
+    # The relying party passkeys are bound to: a browser only offers a passkey to
+    # pages whose host is the RP ID or under it. None: APP_BASE_URL's host.
+    WEBAUTHN_RP_ID: str | None = None
+    WEBAUTHN_RP_NAME = "myapp"  # what the browser's passkey dialog shows
+    # Origins whose pages may use the passkeys (a JSON list, or comma-separated).
+    # None: APP_BASE_URL's origin alone.
+    WEBAUTHN_ORIGINS: list[str] | str | None = None
+    WEBAUTHN_CHALLENGE_EXPIRES = 300  # seconds a ceremony's challenge stays usable
 
     # -- Rate limits (Flask-Limiter) ----------------------------------------
     # Set in every config on purpose: limits are on unless a config says otherwise.
@@ -313,6 +356,7 @@ class ProductionConfig(Config):
         if config.get("EMAIL_BACKEND") != "smtp":
             # console writes live reset links to the log; memory sends nothing.
             problems.append("EMAIL_BACKEND must be smtp (console and memory send no mail)")
+        problems.extend(webauthn_problems(config))
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems))
 

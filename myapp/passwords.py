@@ -64,6 +64,9 @@ class PasswordHasher:
 
     def verify(self, password_hash: str, password: str) -> bool:
         """True when ``password`` matches; False for a mismatch or an unusable hash."""
+        if not is_usable(password_hash):
+            # The time of a real check: answers must not tell which accounts have none.
+            return self.verify_dummy(password)
         try:
             return self._state().hasher.verify(password_hash, normalise_password(password))
         except (VerificationError, InvalidHashError):
@@ -76,6 +79,20 @@ class PasswordHasher:
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._state().hasher.check_needs_rehash(password_hash)
+
+
+# An account without a password (one that signs in with a passkey) stores this
+# prefix and random text: no password matches it, and the column stays non-null
+# and unique per account (what reset links and mfa_tokens are bound to).
+UNUSABLE_PREFIX = "!"
+
+
+def unusable_password() -> str:
+    return UNUSABLE_PREFIX + secrets.token_urlsafe(32)
+
+
+def is_usable(password_hash: str) -> bool:
+    return not password_hash.startswith(UNUSABLE_PREFIX)
 
 
 class _State:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 from datetime import UTC, datetime
@@ -12,10 +14,13 @@ from datetime import UTC, datetime
 import pytest
 from freezegun import freeze_time
 from hypothesis import settings
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
 from myapp.extensions import db, mail
+from myapp.observability import JSONFormatter
+from myapp.outbox.models import OutboxMessage
+from myapp.users.models import User
 from tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from tests.support.database import (
     database_url_for_tests,
@@ -24,6 +29,7 @@ from tests.support.database import (
     release_test_app,
 )
 from tests.support.mfa import enrol
+from tests.support.passkeys import SoftAuthenticator, register_passkey
 
 # Property tests stay quick in the suite; `make fuzz` selects the long campaign.
 settings.register_profile("suite", max_examples=40, deadline=None)
@@ -139,6 +145,31 @@ def enrolled(client, auth_headers, clock):
 
 
 @pytest.fixture
+def authenticator(app):
+    """A passkey device in software, for the app's relying party."""
+    return SoftAuthenticator.for_app(app)
+
+
+@pytest.fixture
+def passkey(client, auth_headers, authenticator):
+    """A passkey of ``user``, registered through the API from ``auth_headers``' session."""
+    return register_passkey(client, auth_headers, authenticator)
+
+
+@pytest.fixture
+def audit_log(caplog):
+    """The audit records of the test, as the JSON lines production would write."""
+    caplog.set_level(logging.INFO, logger="myapp.audit")
+
+    def lines(event: str | None = None) -> list[dict]:
+        records = [r for r in caplog.records if r.name == "myapp.audit"]
+        entries = [json.loads(JSONFormatter().format(r)) for r in records]
+        return [e for e in entries if event is None or e["event"] == event]
+
+    return lines
+
+
+@pytest.fixture
 def sql_statements(app):
     """The SQL statements run while the test runs (a list, filled as they happen)."""
     statements: list[str] = []
@@ -165,6 +196,17 @@ requires_postgresql = pytest.mark.skipif(
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header carrying ``token``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def fresh(user) -> User:
+    """The user's row as the database has it now (after requests changed it)."""
+    db.session.expire_all()
+    return db.session.get(User, user.id)
+
+
+def mails(kind: str) -> list[OutboxMessage]:
+    """The outbox's messages of one kind."""
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)))
 
 
 def token_from(message) -> str:

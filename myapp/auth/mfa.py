@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from flask import current_app
+from webauthn.helpers.structs import AuthenticationCredential
 
 from myapp.audit import audit
 from myapp.auth.factors import (
@@ -27,13 +28,15 @@ from myapp.auth.factors import (
     qr_svg,
     recovery_code_hash,
 )
-from myapp.auth.models import TotpCredential
+from myapp.auth.models import TotpCredential, WebAuthnCeremony
+from myapp.auth.passkeys import PASSKEY, Passkeys
+from myapp.auth.relying_party import Answer
 from myapp.auth.repository import MfaRepository, SessionRepository
 from myapp.crypto import SecretBox, secret_box
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict, Forbidden, NotFound, TooManyRequests
-from myapp.outbox.compose import compose
+from myapp.outbox.compose import compose, security_notice
 from myapp.outbox.service import Outbox
 from myapp.ratelimit import Budget
 from myapp.users.models import User
@@ -71,24 +74,35 @@ class WrongCode(Forbidden):
 
 
 class CodeRequired(Forbidden):
-    detail = "This account uses two-factor sign-in: give a code or a recovery code."
+    detail = (
+        "This account uses two-factor sign-in: give a code or a recovery code, "
+        "or use a passkey instead of the password."
+    )
 
 
 @dataclass(frozen=True)
 class Proof:
-    """What a user offers as their second factor: one of the two."""
+    """What a user offers as their second factor: one of the three."""
 
     code: str | None = None
     recovery_code: str | None = None
+    passkey: Answer[AuthenticationCredential] | None = None
 
     @property
     def given(self) -> bool:
-        return self.code is not None or self.recovery_code is not None
+        return self.code is not None or self.recovery_code is not None or self.passkey is not None
+
+    @property
+    def method(self) -> str:
+        if self.passkey is not None:
+            return PASSKEY
+        return TOTP if self.code is not None else RECOVERY_CODE
 
 
 @dataclass(frozen=True)
 class MfaStatus:
     totp: bool
+    passkeys: int
     recovery_codes_left: int
     methods: list[str]
 
@@ -104,9 +118,15 @@ class SecondFactors:
     """Checks codes against a user's factors, inside the caller's use case."""
 
     def __init__(
-        self, repository: MfaRepository, box: SecretBox, failures: Budget, outbox: Outbox
+        self,
+        repository: MfaRepository,
+        passkeys: Passkeys,
+        box: SecretBox,
+        failures: Budget,
+        outbox: Outbox,
     ) -> None:
         self.repository = repository
+        self.passkeys = passkeys
         self.box = box
         # Wrong codes per account and window, whatever the endpoint.
         self.failures = failures
@@ -116,6 +136,7 @@ class SecondFactors:
     def from_app(cls) -> SecondFactors:
         return cls(
             MfaRepository(),
+            Passkeys.from_app(),
             secret_box(),
             Budget.of(current_app, "RATELIMIT_MFA_FAILURES", WRONG_CODES_MESSAGE),
             Outbox.from_app(),
@@ -123,15 +144,33 @@ class SecondFactors:
 
     def methods(self, user: User) -> list[str]:
         """The ways the user can pass the second step."""
-        return [TOTP, RECOVERY_CODE] if user.is_mfa_enabled else []
+        if not user.is_mfa_enabled:
+            return []
+        methods = [TOTP] if self.repository.has_confirmed_totp(user.id) else []
+        if self.passkeys.has_any(user):
+            methods.append(PASSKEY)
+        if self.repository.has_recovery_codes(user.id):
+            methods.append(RECOVERY_CODE)
+        return methods
 
-    def check(self, user: User, proof: Proof, uow: UnitOfWork) -> str | None:
+    def check(
+        self,
+        user: User,
+        proof: Proof,
+        uow: UnitOfWork,
+        ceremony: WebAuthnCeremony = WebAuthnCeremony.SECOND_FACTOR,
+    ) -> str | None:
         """The method that proved the user (the code is used up: its time step,
-        or the recovery code), or None. Raises ``TooManyRequests`` once the
-        account's budget of wrong codes is spent (no code is checked then)."""
+        the recovery code, or the passkey's challenge), or None. Raises
+        ``TooManyRequests`` once the account's budget of wrong codes is spent
+        (nothing is checked then). ``ceremony``: what a passkey's challenge must
+        have been issued for."""
         self._spend(user)
         method = None
-        if proof.code is not None:
+        if proof.passkey is not None:
+            if self.passkeys.verify(proof.passkey, ceremony, user) is not None:
+                method = PASSKEY
+        elif proof.code is not None:
             credential = self.repository.get_totp(user.id)
             if credential is not None and credential.confirmed_at is not None:
                 step = self._step(credential, proof.code, after=credential.last_used_step)
@@ -143,7 +182,7 @@ class SecondFactors:
                 method = RECOVERY_CODE
                 self._tell_recovery_code_used(user, uow)
         if method is None:
-            audit("mfa.failed", user_id=user.id, method=TOTP if proof.code else RECOVERY_CODE)
+            audit("mfa.failed", user_id=user.id, method=proof.method)
             return None
         self.failures.refund(self._key(user))
         return method
@@ -230,7 +269,8 @@ class MfaService:
 
     def status(self, user: User) -> MfaStatus:
         return MfaStatus(
-            totp=user.is_mfa_enabled,
+            totp=self.repository.has_confirmed_totp(user.id),
+            passkeys=self.factors.passkeys.repository.count_for_user(user.id),
             recovery_codes_left=self.repository.recovery_codes_left(user.id),
             methods=self.factors.methods(user),
         )
@@ -239,7 +279,7 @@ class MfaService:
     def start_totp(self, user: User) -> TotpSetup:
         """A new pending secret (replacing a pending one); sign-in is unchanged
         until ``confirm_totp``."""
-        if user.is_mfa_enabled:
+        if self.repository.has_confirmed_totp(user.id):
             raise TotpAlreadyOn()
         secret = new_totp_secret()
         with self.uow:
@@ -251,7 +291,7 @@ class MfaService:
     def confirm_totp(self, user: User, code: str) -> list[str]:
         """Turn TOTP on with a code from the app; the new recovery codes, shown
         this once."""
-        if user.is_mfa_enabled:
+        if self.repository.has_confirmed_totp(user.id):
             raise TotpAlreadyOn()
         credential = self.repository.get_totp(user.id)
         if credential is None:
@@ -277,7 +317,8 @@ class MfaService:
         return codes
 
     def regenerate_recovery_codes(self, user: User) -> list[str]:
-        """A new set of recovery codes; the old set stops working."""
+        """A new set of recovery codes; the old set stops working. Only with a
+        second factor (the codes stand in for it)."""
         if not user.is_mfa_enabled:
             raise TotpOff()
         codes = new_recovery_codes()
@@ -288,21 +329,24 @@ class MfaService:
 
     # -- removal ------------------------------------------------------------------
     def disable_totp(self, user: User, proof: Proof, *, keep_session: str) -> None:
-        """Turn TOTP off with a current code (or a recovery code): the factors go,
-        every other session ends, the owner is told."""
-        if not user.is_mfa_enabled:
-            raise TotpOff("Two-factor sign-in is already off.")
+        """Turn TOTP off with a current code (or a recovery code): the secret goes
+        (and the recovery codes, unless a passkey remains), every other session
+        ends, the owner is told."""
+        if not self.repository.has_confirmed_totp(user.id):
+            raise TotpOff("Two-factor sign-in with an app is already off.")
         with self.uow:
             method = self.factors.check(user, proof, self.uow)
             if method is None:
                 raise WrongCode()  # nothing to keep: the budget has counted it
-            self._remove(user)
+            self.repository.delete_totp(user.id)
+            if not self.factors.passkeys.has_any(user):
+                self._remove(user)
             self.sessions.revoke_all(user.id, utcnow(), keep=keep_session)
             self._tell(
                 user,
-                "Two-factor sign-in was turned off",
-                "Signing in to your account now takes the password alone, and every "
-                "other session was signed out.",
+                "Two-factor sign-in with an app was turned off",
+                "Codes from your authenticator app no longer sign in to your account, "
+                "and every other session was signed out.",
                 kind="mfa_disabled",
             )
         audit("mfa.disabled", user_id=user.id, method=method)
@@ -314,8 +358,13 @@ class MfaService:
             user = self.users.get(user_id)
             if user is None:
                 raise NotFound("User not found.")
-            if not user.is_mfa_enabled and self.repository.get_totp(user.id) is None:
+            if (
+                not user.is_mfa_enabled
+                and self.repository.get_totp(user.id) is None
+                and not self.factors.passkeys.has_any(user)
+            ):
                 raise NoSecondFactor()
+            self.factors.passkeys.repository.delete_for_user(user.id)
             self._remove(user)
             # Whoever holds a session may be the one who took the phone.
             user.token_version += 1
@@ -345,7 +394,9 @@ class MfaService:
 
     # -- steps --------------------------------------------------------------------
     def _remove(self, user: User) -> None:
-        self.repository.delete_factors(user.id)
+        """Every factor but passkeys goes: the account has no second factor left."""
+        self.repository.delete_totp(user.id)
+        self.repository.delete_recovery_codes(user.id)
         user.is_mfa_enabled = False
         self.users.save(user)
 
@@ -354,15 +405,4 @@ class MfaService:
         self.repository.replace_recovery_codes(user.id, hashes, utcnow())
 
     def _tell(self, user: User, subject: str, what: str, *, kind: str) -> None:
-        self.outbox.queue(
-            user.email,
-            compose(
-                subject,
-                [
-                    what,
-                    "If it was not you, reset your password at once with the 'forgot "
-                    "password' link and contact support.",
-                ],
-            ),
-            kind=kind,
-        )
+        self.outbox.queue(user.email, security_notice(subject, what), kind=kind)

@@ -4,11 +4,13 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database.columns import UTCDateTime, utcnow
 from myapp.extensions import Model
+
+PASSKEY_NAME_MAX_LENGTH = 64
 
 
 def new_id() -> str:
@@ -122,4 +124,64 @@ class MfaChallenge(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Passkey(Model):
+    """A WebAuthn credential (a passkey): its public key and what proves it alive.
+
+    Only public material is stored: a leaked table lets nobody sign in. The
+    ``id`` is ours (it appears in URLs); ``credential_id`` is the authenticator's.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    # The WebAuthn user.id the authenticator stored with this passkey: random, the
+    # same for all of a user's passkeys (never the database id: it leaks nothing).
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary(64), index=True)
+    # The authenticator's signature counter at its last use: one that goes back is
+    # a cloned key.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(PASSKEY_NAME_MAX_LENGTH))
+    transports: Mapped[str] = mapped_column(String(255), default="")  # comma-separated
+    backed_up: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebAuthnCeremony(enum.StrEnum):
+    """What a WebAuthn challenge was issued for: a challenge answers only its own."""
+
+    REGISTRATION = "registration"
+    LOGIN = "login"  # passwordless: any user's discoverable passkey
+    SECOND_FACTOR = "second_factor"  # after a password, the mfa_token's user
+    REAUTHENTICATION = "reauthentication"
+
+
+class WebAuthnChallenge(Model):
+    """A challenge handed to the browser, until the answer comes back (single use).
+
+    Only its SHA-256 is stored; the answer names the challenge it signed, and is
+    looked up by it. Bound to its ceremony and, but for passwordless sign-in, to
+    the user it was issued for.
+    """
+
+    __tablename__ = "webauthn_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    ceremony: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # Registration: the name asked for with the options (the default of the
+    # answer's), and the user handle the options gave the authenticator.
+    name: Mapped[str | None] = mapped_column(String(PASSKEY_NAME_MAX_LENGTH))
+    user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

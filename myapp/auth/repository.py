@@ -11,8 +11,10 @@ from myapp.auth.models import (
     ActionToken,
     AuthSession,
     MfaChallenge,
+    Passkey,
     RecoveryCode,
     TotpCredential,
+    WebAuthnChallenge,
 )
 from myapp.database.unit_of_work import Repository
 from myapp.users.models import User
@@ -142,7 +144,10 @@ class ActionTokenRepository(Repository):
         """Delete expired email tokens and login second steps (mfa_tokens)."""
         tokens = self.session.execute(delete(ActionToken).where(ActionToken.expires_at <= now))
         steps = self.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at <= now))
-        return self.matched(tokens) + self.matched(steps)
+        webauthn = self.session.execute(
+            delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now)
+        )
+        return self.matched(tokens) + self.matched(steps) + self.matched(webauthn)
 
 
 class MfaRepository(Repository):
@@ -191,9 +196,14 @@ class MfaRepository(Repository):
     def all_totp(self) -> list[TotpCredential]:
         return list(self.session.scalars(select(TotpCredential).order_by(TotpCredential.user_id)))
 
-    def delete_factors(self, user_id: int) -> None:
-        """Delete the user's TOTP secret and recovery codes."""
+    def has_confirmed_totp(self, user_id: int) -> bool:
+        credential = self.get_totp(user_id)
+        return credential is not None and credential.confirmed_at is not None
+
+    def delete_totp(self, user_id: int) -> None:
         self.session.execute(delete(TotpCredential).where(TotpCredential.user_id == user_id))
+
+    def delete_recovery_codes(self, user_id: int) -> None:
         self.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
     # -- recovery codes -----------------------------------------------------------
@@ -204,6 +214,13 @@ class MfaRepository(Repository):
             for code_hash in code_hashes
         )
         self.session.flush()
+
+    def has_recovery_codes(self, user_id: int) -> bool:
+        """Whether the user has a set of recovery codes (used up or not)."""
+        return (
+            self.session.scalar(select(RecoveryCode.id).where(RecoveryCode.user_id == user_id))
+            is not None
+        )
 
     def recovery_codes_left(self, user_id: int) -> int:
         return (
@@ -260,3 +277,86 @@ class MfaRepository(Repository):
             .where(MfaChallenge.id == challenge_id)
             .values(failed_attempts=MfaChallenge.failed_attempts + 1)
         )
+
+
+class PasskeyRepository(Repository):
+    """Passkeys (WebAuthn credentials) and the challenges of their ceremonies."""
+
+    def add(self, passkey: Passkey) -> Passkey:
+        self.session.add(passkey)
+        self.session.flush()
+        return passkey
+
+    def list_for_user(self, user_id: int) -> list[Passkey]:
+        return list(
+            self.session.scalars(
+                select(Passkey)
+                .where(Passkey.user_id == user_id)
+                .order_by(Passkey.created_at, Passkey.id)
+            )
+        )
+
+    def count_for_user(self, user_id: int) -> int:
+        return (
+            self.session.scalar(
+                select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)
+            )
+            or 0
+        )
+
+    def get_for_user(self, passkey_id: str, user_id: int) -> Passkey | None:
+        return self.session.scalar(
+            select(Passkey).where(Passkey.id == passkey_id, Passkey.user_id == user_id)
+        )
+
+    def by_credential_id(self, credential_id: bytes) -> Passkey | None:
+        return self.session.scalar(select(Passkey).where(Passkey.credential_id == credential_id))
+
+    def user_handle(self, user_id: int) -> bytes | None:
+        """The WebAuthn user handle the user's passkeys carry, if they have any."""
+        return self.session.scalar(
+            select(Passkey.user_handle).where(Passkey.user_id == user_id).limit(1)
+        )
+
+    def use(self, passkey_id: str, sign_count: int, now: datetime) -> bool:
+        """Record a use with the authenticator's new counter, if it went forward
+        (or the authenticator keeps none: 0 and 0); False, changing nothing, for a
+        counter that did not: a cloned authenticator, or a replayed assertion.
+        A compare-and-swap: of two uses with one counter value, one wins."""
+        result = self.session.execute(
+            update(Passkey)
+            .where(
+                Passkey.id == passkey_id,
+                (Passkey.sign_count < sign_count) | ((Passkey.sign_count == 0) & (sign_count == 0)),
+            )
+            .values(sign_count=sign_count, last_used_at=now)
+        )
+        return self.matched(result) == 1
+
+    def delete(self, passkey: Passkey) -> None:
+        self.session.delete(passkey)
+        self.session.flush()
+
+    def delete_for_user(self, user_id: int) -> None:
+        self.session.execute(delete(Passkey).where(Passkey.user_id == user_id))
+
+    # -- challenges ---------------------------------------------------------------
+    def add_challenge(self, challenge: WebAuthnChallenge) -> WebAuthnChallenge:
+        self.session.add(challenge)
+        self.session.flush()
+        return challenge
+
+    def take_challenge(self, challenge_hash: str, now: datetime) -> WebAuthnChallenge | None:
+        """The stored challenge with this hash, marked used; None if there is none
+        or it was used already (of two answers to one challenge, one gets it)."""
+        challenge = self.session.scalar(
+            select(WebAuthnChallenge).where(WebAuthnChallenge.challenge_hash == challenge_hash)
+        )
+        if challenge is None:
+            return None
+        result = self.session.execute(
+            update(WebAuthnChallenge)
+            .where(WebAuthnChallenge.id == challenge.id, WebAuthnChallenge.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return challenge if self.matched(result) == 1 else None

@@ -47,6 +47,7 @@ blp = Blueprint(
     description="Registration, login, sessions and account recovery.",
 )
 
+LOGIN_ATTEMPTS_MESSAGE = "Too many login attempts from this address."
 RESET_REQUESTED = {
     "detail": "If an active account uses this address, a reset link has been sent to it."
 }
@@ -73,7 +74,7 @@ def register(data: dict[str, Any]) -> tuple[User, int, dict[str, str]]:
 
 @blp.route("/login", methods=["POST"])
 @problems(blp, 401, 422, 429)
-@rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
+@rate_limit("RATELIMIT_LOGIN", message=LOGIN_ATTEMPTS_MESSAGE)
 @blp.arguments(LoginSchema)
 @blp.arguments(TransportSchema, location="headers", as_kwargs=True)
 @blp.response(200, LoginResultSchema)
@@ -98,18 +99,21 @@ def login(data: dict[str, Any], transport: str | None = None) -> Any:
 
 @blp.route("/login/mfa", methods=["POST"])
 @problems(blp, 401, 422, 429)
-@rate_limit("RATELIMIT_LOGIN", message="Too many login attempts from this address.")
+@rate_limit("RATELIMIT_LOGIN", message=LOGIN_ATTEMPTS_MESSAGE)
 @blp.arguments(MfaLoginSchema)
 @blp.arguments(TransportSchema, location="headers", as_kwargs=True)
 @blp.response(200, TokenSchema)
 def login_mfa(data: dict[str, Any], transport: str | None = None) -> Any:
-    """Second step of a login: the mfa_token and a code (or a recovery code).
+    """Second step of a login: the mfa_token and a code, a recovery code or a passkey.
+
+    For a passkey, get options from ``POST /auth/login/mfa/passkey/options`` and
+    send the browser's answer as ``passkey``.
 
     Returns the same fresh token pair as a password login and starts a session.
     The mfa_token is single-use, short-lived (``MFA_TOKEN_EXPIRES``), dies with a
     password change and after 5 wrong codes. A wrong code is 401.
     """
-    proof = Proof(data.get("code"), data.get("recovery_code"))
+    proof = Proof(data.get("code"), data.get("recovery_code"), data.get("passkey"))
     tokens = AuthService.from_app().complete_login(data["mfa_token"], proof, client=client_info())
     return cookies.deliver(tokens, transport)
 
@@ -124,13 +128,14 @@ def login_mfa(data: dict[str, Any], transport: str | None = None) -> Any:
 def reauthenticate(data: dict[str, Any]) -> AccessToken:
     """Step-up: a fresh access token for this session.
 
-    The password, plus a code or recovery code when two-factor sign-in is on. For
-    a client holding a refreshed (non-fresh) token that needs a fresh-only action.
-    A wrong password or code is 403.
+    The password, plus a code or recovery code when two-factor sign-in is on; or
+    a passkey alone (options from ``POST /auth/reauthenticate/passkey/options``).
+    For a client holding a refreshed (non-fresh) token that needs a fresh-only
+    action. A wrong password, code or passkey is 403.
     """
-    proof = Proof(data.get("code"), data.get("recovery_code"))
+    proof = Proof(data.get("code"), data.get("recovery_code"), data.get("passkey"))
     return AuthService.from_app().reauthenticate(
-        current_user, current_session_id(), data["password"], proof
+        current_user, current_session_id(), data.get("password"), proof
     )
 
 

@@ -4,6 +4,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from myapp.auth.models import PASSKEY_NAME_MAX_LENGTH
+from myapp.auth.relying_party import MalformedCredential, parse_assertion, parse_registration
 from myapp.schemas import Text
 from myapp.users.models import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 from myapp.users.schemas import (
@@ -83,36 +85,131 @@ class RecoveryCodeField(Text):
         super().__init__(**kwargs)
 
 
+class PasskeyCredential(fields.Dict):
+    """A browser's WebAuthn answer (``PublicKeyCredential.toJSON()``: base64url
+    fields), parsed once here; the service receives it with the challenge it
+    names. ``registration``: the answer to ``credentials.create``, else ``get``."""
+
+    def __init__(self, *, registration: bool = False, **kwargs: Any) -> None:
+        self.parse = parse_registration if registration else parse_assertion
+        kind = "navigator.credentials.create" if registration else "navigator.credentials.get"
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", f"The PublicKeyCredential from {kind}(), as JSON (base64url)."
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return self.parse(super()._deserialize(value, attr, data, **kwargs))
+        except MalformedCredential as error:
+            raise ValidationError(str(error)) from None
+
+
 class SecondFactorSchema(Schema):
-    """``{code}`` or ``{recovery_code}``."""
+    """``{code}`` or ``{recovery_code}`` (and, where a passkey may stand in, ``{passkey}``)."""
 
     code = TotpCode()
     recovery_code = RecoveryCodeField()
 
-    # Both at once would be two guesses for the price of one.
+    FACTORS: tuple[str, ...] = ("code", "recovery_code")
+    # Two at once would be two guesses for the price of one.
     ONE_REQUIRED = True
 
     @validates_schema
     def _one_factor(self, data: dict[str, Any], **kwargs: Any) -> None:
-        given = ("code" in data) + ("recovery_code" in data)
+        given = sum(name in data for name in self.FACTORS)
         if given > 1 or (self.ONE_REQUIRED and given == 0):
-            raise ValidationError("Give exactly one of 'code' or 'recovery_code'.", "_schema")
+            names = ", ".join(f"'{name}'" for name in self.FACTORS)
+            raise ValidationError(f"Give exactly one of {names}.", "_schema")
 
 
 class MfaLoginSchema(SecondFactorSchema):
     mfa_token = Text(required=True, validate=validate.Length(min=1, max=256))
+    passkey = PasskeyCredential()
+
+    FACTORS = ("code", "recovery_code", "passkey")
+
+
+class MfaTokenSchema(Schema):
+    mfa_token = Text(required=True, validate=validate.Length(min=1, max=256))
 
 
 class ReauthenticateSchema(SecondFactorSchema):
-    """The password, and a code or recovery code when two-factor sign-in is on."""
+    """The password (and a code or recovery code when two-factor sign-in is on),
+    or a passkey alone."""
 
     ONE_REQUIRED = False
     password = Text(
-        required=True,
         load_only=True,
         validate=validate.Length(min=1, max=LOGIN_PASSWORD_MAX_LENGTH),
         metadata={"format": "password"},
     )
+    passkey = PasskeyCredential()
+
+    @validates_schema
+    def _password_or_passkey(self, data: dict[str, Any], **kwargs: Any) -> None:
+        # A passkey verified on the device is both factors: nothing goes with it.
+        if ("password" in data) == ("passkey" in data):
+            raise ValidationError("Give exactly one of 'password' or 'passkey'.", "_schema")
+        if "passkey" in data and ("code" in data or "recovery_code" in data):
+            raise ValidationError("A passkey needs no code.", "_schema")
+
+
+class PasskeyName(Text):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(min=1, max=PASSKEY_NAME_MAX_LENGTH))
+        kwargs.setdefault("metadata", {}).setdefault("example", "Laptop")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return " ".join(super()._deserialize(value, attr, data, **kwargs).split())
+
+
+class PasskeyOptionsSchema(Schema):
+    name = PasskeyName()
+
+
+class PasskeyRegisterSchema(Schema):
+    name = PasskeyName()
+    credential = PasskeyCredential(registration=True, required=True)
+
+
+class PasskeyRenameSchema(Schema):
+    name = PasskeyName(required=True)
+
+
+class PasskeyLoginSchema(Schema):
+    credential = PasskeyCredential(required=True)
+
+
+class PasskeySchema(Schema):
+    id = fields.String(dump_only=True, metadata={"format": "uuid"})
+    name = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
+    transports = fields.Method("_transports", dump_only=True)
+
+    @staticmethod
+    def _transports(passkey: Any) -> list[str]:
+        return [transport for transport in passkey.transports.split(",") if transport]
+
+
+class WebAuthnOptionsSchema(Schema):
+    """Options for ``navigator.credentials.create()`` or ``.get()``, as JSON
+    (binary values base64url): decode them to bytes before the call."""
+
+    challenge = fields.String(required=True)
+    timeout = fields.Integer(metadata={"description": "Milliseconds."})
+    rp = fields.Dict(metadata={"description": "Registration: the relying party."})
+    user = fields.Dict(metadata={"description": "Registration: the user (id is base64url)."})
+    pubKeyCredParams = fields.List(fields.Dict())  # noqa: N815 - WebAuthn's own names
+    excludeCredentials = fields.List(fields.Dict())  # noqa: N815
+    authenticatorSelection = fields.Dict()  # noqa: N815
+    attestation = fields.String()
+    hints = fields.List(fields.String())
+    rpId = fields.String(metadata={"description": "Sign-in: the relying party."})  # noqa: N815
+    allowCredentials = fields.List(fields.Dict())  # noqa: N815
+    userVerification = fields.String()  # noqa: N815
 
 
 class TotpConfirmSchema(Schema):
@@ -121,6 +218,7 @@ class TotpConfirmSchema(Schema):
 
 class MfaStatusSchema(Schema):
     totp = fields.Boolean(required=True)
+    passkeys = fields.Integer(required=True, metadata={"description": "How many passkeys."})
     recovery_codes_left = fields.Integer(required=True)
     methods = fields.List(
         fields.String(),

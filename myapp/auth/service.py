@@ -11,13 +11,17 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
+from webauthn.helpers.structs import AuthenticationCredential
 
 from myapp.audit import audit
 from myapp.auth.account import TOKEN_BYTES, digest
 from myapp.auth.mfa import CodeRequired, Proof, SecondFactors, WrongCode
-from myapp.auth.models import AuthSession, MfaChallenge
+from myapp.auth.models import AuthSession, MfaChallenge, WebAuthnCeremony
+from myapp.auth.passkeys import PASSKEY, NoPasskey, Passkeys
+from myapp.auth.relying_party import Answer
 from myapp.auth.repository import MfaRepository, SessionRepository
 from myapp.auth.tokens import AccessToken, TokenPair, TokenService
 from myapp.database.columns import utcnow
@@ -55,6 +59,11 @@ class InvalidMfaToken(Unauthorized):
 
 class InvalidCode(Unauthorized):
     detail = "Invalid code."
+
+
+class PasskeySignInFailed(Unauthorized):
+    # One answer for every failure: which check failed is for the audit log only.
+    detail = "The passkey could not be verified. Ask for new options and try again."
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class AuthService:
         # Wrong passwords checked per account and window, whatever the concurrency.
         self.failed_logins = failed_logins
         self.factors = factors
+        self.passkeys: Passkeys = factors.passkeys
         self.challenges: MfaRepository = factors.repository
         self.mfa = mfa
         # A session lives as long as its refresh token (idle lifetime): each rotation
@@ -217,15 +227,59 @@ class AuthService:
         audit("login.succeeded", user_id=user.id, session_id=auth_session.id, mfa=method)
         return tokens
 
+    def login_with_passkey(
+        self, answer: Answer[AuthenticationCredential], *, client: ClientInfo = ClientInfo()
+    ) -> TokenPair:
+        """Passwordless sign-in: a discoverable passkey, verified by its user on
+        the device, is both factors at once; a new session, fresh tokens."""
+        tokens, user = None, None
+        with self.uow:  # spends the challenge, whatever the outcome
+            use = self.passkeys.verify(answer, WebAuthnCeremony.LOGIN)
+            user = self.users.get(use.user_id) if use is not None else None
+            if user is not None and user.is_active:
+                auth_session = self._new_session(user, client)
+                if self.sessions.create_if_unchanged(
+                    auth_session, user.password_hash, user.token_version
+                ):
+                    tokens = self.tokens.issue(user, auth_session, fresh=True)
+        if tokens is None or user is None:
+            audit("login.failed", user_id=user.id if user else None, reason="passkey")
+            raise PasskeySignInFailed()
+        audit("login.succeeded", user_id=user.id, session_id=auth_session.id, method=PASSKEY)
+        return tokens
+
+    def passkey_login_options(self) -> dict[str, Any]:
+        """Options for passwordless sign-in: any discoverable passkey of this site."""
+        with self.uow:
+            return self.passkeys.request_options(WebAuthnCeremony.LOGIN, None)
+
+    def second_factor_passkey_options(self, mfa_token: str) -> dict[str, Any]:
+        """Options for the login's second step with a passkey of the mfa_token's user."""
+        with self.uow:
+            challenge = self.challenges.get_challenge(digest(mfa_token))
+            user = self.users.get(challenge.user_id) if challenge is not None else None
+            if challenge is None or user is None or not self._alive(challenge, user, utcnow()):
+                raise InvalidMfaToken()
+            if not self.passkeys.has_any(user):
+                raise NoPasskey()
+            return self.passkeys.request_options(WebAuthnCeremony.SECOND_FACTOR, user)
+
     def reauthenticate(
-        self, user: User, session_id: str, password: str, proof: Proof
+        self, user: User, session_id: str, password: str | None, proof: Proof
     ) -> AccessToken:
-        """Step-up: the password (and the second factor, when on) again, for a
-        fresh access token of the same session."""
-        if not self.passwords.verify(user.password_hash, password):
+        """Step-up: the password (and the second factor, when on) again, or a
+        passkey alone (both factors), for a fresh access token of the same session."""
+        if proof.passkey is not None:
+            with self.uow:  # commits the challenge's use, whatever the outcome
+                method = self.factors.check(
+                    user, proof, self.uow, WebAuthnCeremony.REAUTHENTICATION
+                )
+            if method is None:
+                raise WrongCode("The passkey could not be verified.")
+        elif password is None or not self.passwords.verify(user.password_hash, password):
             audit("reauthenticate.failed", user_id=user.id, reason="wrong_password")
             raise WrongPassword("The password is incorrect.")
-        if user.is_mfa_enabled:
+        elif user.is_mfa_enabled:
             if not proof.given:
                 raise CodeRequired()
             with self.uow:  # commits the code's use (its step, or the recovery code)

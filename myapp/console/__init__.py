@@ -23,6 +23,7 @@ PAGES = (
     "password",
     "sessions",
     "security",
+    "passkeys",
     "delete",
 )
 

@@ -36,3 +36,15 @@ def compose(
         f"{escape(subject)}</title></head><body>{''.join(html_parts)}</body></html>"
     )
     return Composed(subject, "\n\n".join(text_parts), html)
+
+
+def security_notice(subject: str, what: str) -> Composed:
+    """An email telling the owner that a way into their account changed."""
+    return compose(
+        subject,
+        [
+            what,
+            "If it was not you, reset your password at once with the 'forgot "
+            "password' link and contact support.",
+        ],
+    )

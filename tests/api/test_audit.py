@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
 
 from myapp.extensions import db
-from myapp.observability import JSONFormatter
 from tests.conftest import bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import enrol
 
 NEW_PASSWORD = "a brand new passphrase"
-
-
-@pytest.fixture
-def audit_log(caplog):
-    """The audit records of the test, as the JSON lines production would write."""
-    caplog.set_level(logging.INFO, logger="myapp.audit")
-
-    def lines(event: str | None = None) -> list[dict]:
-        records = [r for r in caplog.records if r.name == "myapp.audit"]
-        entries = [json.loads(JSONFormatter().format(r)) for r in records]
-        return [e for e in entries if event is None or e["event"] == event]
-
-    return lines
 
 
 class TestAuditEvents:

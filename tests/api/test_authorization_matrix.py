@@ -13,6 +13,7 @@ import jwt as pyjwt
 import pytest
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.passkeys import UNISSUED_ASSERTION, UNISSUED_REGISTRATION
 
 NEW_PASSWORD = "a brand new passphrase"
 ROLES = ("none", "user", "admin")
@@ -76,6 +77,66 @@ MATRIX = [
     (
         "POST",
         "/api/v1/auth/mfa/recovery-codes",
+        None,
+        "access",
+        dict(none=401, user=409, admin=409),
+    ),
+    # Passkeys: well-formed answers to challenges nobody issued (400, 401 once the
+    # bearer check has passed); a random passkey id is nobody's (404).
+    (
+        "POST",
+        "/api/v1/auth/passkeys/register/options",
+        {},
+        "access",
+        dict(none=401, user=200, admin=200),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/register",
+        {"credential": UNISSUED_REGISTRATION},
+        "access",
+        dict(none=401, user=400, admin=400),
+    ),
+    ("GET", "/api/v1/auth/passkeys", None, "access", dict(none=401, user=200, admin=200)),
+    (
+        "PATCH",
+        "/api/v1/auth/passkeys/{passkey}",
+        {"name": "Mine"},
+        "access",
+        dict(none=401, user=404, admin=404),
+    ),
+    (
+        "DELETE",
+        "/api/v1/auth/passkeys/{passkey}",
+        None,
+        "access",
+        dict(none=401, user=404, admin=404),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/login/options",
+        None,
+        "access",
+        dict(none=200, user=200, admin=200),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/passkeys/login",
+        {"credential": UNISSUED_ASSERTION},
+        "access",
+        dict(none=401, user=401, admin=401),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/login/mfa/passkey/options",
+        {"mfa_token": "not-issued"},
+        "access",
+        dict(none=401, user=401, admin=401),
+    ),
+    # 409: the user has no passkey; the bearer check has passed.
+    (
+        "POST",
+        "/api/v1/auth/reauthenticate/passkey/options",
         None,
         "access",
         dict(none=401, user=409, admin=409),
@@ -204,6 +265,7 @@ def test_endpoint_when_called_by_role_answers_expected_status(
         js="explorer.js",
         page="sessions",
         asset="console.js",
+        passkey=uuid.uuid4(),
     )
 
     response = client.open(url, method=method, json=body, headers=headers)

@@ -12,13 +12,16 @@ from myapp.auth.models import (
     ActionToken,
     AuthSession,
     MfaChallenge,
+    Passkey,
     RecoveryCode,
     TotpCredential,
+    WebAuthnChallenge,
 )
 from myapp.extensions import db
 from myapp.outbox.models import OutboxMessage
 from myapp.users.models import User
 from tests.factories import DEFAULT_PASSWORD
+from tests.support.passkeys import UNISSUED_ASSERTION, UNISSUED_REGISTRATION
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -81,6 +84,28 @@ JSON_ENDPOINTS = [
     ),
     ("POST", "/api/v1/auth/mfa/totp/confirm", "user", {"code": "123456"}, {"code": 6}),
     (
+        "POST",
+        "/api/v1/auth/passkeys/register",
+        "user",
+        {"name": "Laptop", "credential": UNISSUED_REGISTRATION},
+        {"name": 64},
+    ),
+    (
+        "PATCH",
+        "/api/v1/auth/passkeys/6f1c2a52-9a43-4a56-8f5e-0d2b4c3e7a10",
+        "user",
+        {"name": "Laptop"},
+        {"name": 64},
+    ),
+    ("POST", "/api/v1/auth/passkeys/login", None, {"credential": UNISSUED_ASSERTION}, {}),
+    (
+        "POST",
+        "/api/v1/auth/login/mfa/passkey/options",
+        None,
+        {"mfa_token": "t" * 43},
+        {"mfa_token": 256},
+    ),
+    (
         "DELETE",
         "/api/v1/auth/mfa/totp",
         "user",
@@ -112,6 +137,8 @@ def fingerprint() -> str:
             TotpCredential,
             RecoveryCode,
             MfaChallenge,
+            Passkey,
+            WebAuthnChallenge,
         )
     ]
     return hashlib.sha256("".join(rows).encode()).hexdigest()

@@ -17,9 +17,7 @@ from sqlalchemy import func, select
 from myapp.auth.factors import RECOVERY_ALPHABET
 from myapp.auth.models import AuthSession, MfaChallenge, RecoveryCode, TotpCredential
 from myapp.extensions import db
-from myapp.outbox.models import OutboxMessage
-from myapp.users.models import User
-from tests.conftest import bearer
+from tests.conftest import bearer, fresh, mails
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import MFA, Authenticator, enrol
 
@@ -30,15 +28,6 @@ NEW_PASSWORD = "a brand new passphrase"
 RECOVERY_CODE_SHAPE = re.compile(
     rf"\A[{RECOVERY_ALPHABET}]{{4}}(-[{RECOVERY_ALPHABET}]{{4}}){{2}}\Z"
 )
-
-
-def fresh(user) -> User:
-    db.session.expire_all()
-    return db.session.get(User, user.id)
-
-
-def mails(kind: str) -> list[OutboxMessage]:
-    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == kind)))
 
 
 def live_sessions(user) -> int:
@@ -62,13 +51,19 @@ class TestStatus:
         response = client.get(MFA, headers=auth_headers)
 
         assert response.status_code == 200
-        assert response.get_json() == {"totp": False, "recovery_codes_left": 0, "methods": []}
+        assert response.get_json() == {
+            "totp": False,
+            "passkeys": 0,
+            "recovery_codes_left": 0,
+            "methods": [],
+        }
 
     def test_status_when_on_counts_codes_and_lists_methods(self, client, enrolled):
         response = client.get(MFA, headers=enrolled.headers)
 
         assert response.get_json() == {
             "totp": True,
+            "passkeys": 0,
             "recovery_codes_left": 10,
             "methods": ["totp", "recovery_code"],
         }
@@ -585,7 +580,9 @@ class TestDisable:
         assert client.get(ME, headers=bearer(other["access_token"])).status_code == 401
         assert client.get(ME, headers=enrolled.headers).status_code == 200  # this one goes on
         assert "access_token" in auth.login(email=user.email).get_json()  # one step again
-        assert [m.subject for m in mails("mfa_disabled")] == ["Two-factor sign-in was turned off"]
+        assert [m.subject for m in mails("mfa_disabled")] == [
+            "Two-factor sign-in with an app was turned off"
+        ]
 
     def test_disable_when_recovery_code_given_accepts_it(self, client, user, enrolled):
         response = client.delete(
@@ -613,7 +610,7 @@ class TestDisable:
         response = client.delete(f"{MFA}/totp", json={"code": "123456"}, headers=auth_headers)
 
         assert response.status_code == 409
-        assert response.get_json()["detail"] == "Two-factor sign-in is already off."
+        assert response.get_json()["detail"] == "Two-factor sign-in with an app is already off."
         assert mails("mfa_disabled") == []
 
     @pytest.mark.parametrize(

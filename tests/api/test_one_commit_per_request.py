@@ -14,6 +14,7 @@ from myapp.extensions import db
 from tests.conftest import AuthActions, bearer, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import Authenticator, enrol
+from tests.support.passkeys import register_passkey
 
 NEW_PASSWORD = "another long password"
 
@@ -205,6 +206,64 @@ def admin_reset_mfa(client, ctx):
     return "DELETE", f"/api/v1/users/{ctx['user'].id}/mfa", {"headers": ctx["admin_headers"]}
 
 
+# -- passkeys: ctx["passkey"]() registers one for the user (through the API) --
+PASSKEYS = "/api/v1/auth/passkeys"
+
+
+def passkey_register_options(client, ctx):
+    return "POST", f"{PASSKEYS}/register/options", {"headers": ctx["headers"], "json": {}}
+
+
+def passkey_register(client, ctx):
+    options = client.post(f"{PASSKEYS}/register/options", json={}, headers=ctx["headers"])
+    answer = ctx["authenticator"].create(options.get_json())
+    body = {"credential": answer}
+    return "POST", f"{PASSKEYS}/register", {"headers": ctx["headers"], "json": body}
+
+
+def passkey_sign_in_request(client, ctx, **wrong):
+    registered = ctx["passkey"]()
+    options = client.post(f"{PASSKEYS}/login/options").get_json()
+    body = {"credential": registered.authenticator.get(options, **wrong)}
+    return "POST", f"{PASSKEYS}/login", {"json": body}
+
+
+def passkey_login_options(client, ctx):
+    return "POST", f"{PASSKEYS}/login/options", {}
+
+
+def passkey_sign_in(client, ctx):
+    return passkey_sign_in_request(client, ctx)
+
+
+def passkey_sign_in_wrong_origin(client, ctx):
+    return passkey_sign_in_request(client, ctx, origin="https://evil.example")
+
+
+def passkey_rename(client, ctx):
+    registered = ctx["passkey"]()
+    body = {"name": "Renamed"}
+    return "PATCH", f"{PASSKEYS}/{registered.id}", {"headers": ctx["headers"], "json": body}
+
+
+def passkey_delete(client, ctx):
+    registered = ctx["passkey"]()
+    return "DELETE", f"{PASSKEYS}/{registered.id}", {"headers": ctx["headers"]}
+
+
+def passkey_second_factor_options(client, ctx):
+    ctx["passkey"]()
+    body = {"mfa_token": AuthActions(client).mfa_token_for(ctx["user"])}
+    return "POST", "/api/v1/auth/login/mfa/passkey/options", {"json": body}
+
+
+def passkey_reauthenticate(client, ctx):
+    registered = ctx["passkey"]()
+    options = client.post("/api/v1/auth/reauthenticate/passkey/options", headers=ctx["headers"])
+    body = {"passkey": registered.authenticator.get(options.get_json())}
+    return "POST", "/api/v1/auth/reauthenticate", {"headers": ctx["headers"], "json": body}
+
+
 # (arrange, expected status): requests that change something, one commit each.
 WRITES = [
     (register, 201),
@@ -234,6 +293,16 @@ WRITES = [
     (disable_totp, 204),
     (regenerate_recovery_codes, 200),
     (admin_reset_mfa, 204),
+    (passkey_register_options, 200),  # the challenge is stored
+    (passkey_register, 201),
+    (passkey_login_options, 200),
+    (passkey_sign_in, 200),
+    # A refused answer still spends its challenge: that lands, as a 401.
+    (passkey_sign_in_wrong_origin, 401),
+    (passkey_rename, 200),
+    (passkey_delete, 204),
+    (passkey_second_factor_options, 200),
+    (passkey_reauthenticate, 200),  # the challenge and the counter are recorded
 ]
 
 
@@ -305,6 +374,15 @@ def reauthenticate_password_only(client, ctx):
     )
 
 
+def passkey_list(client, ctx):
+    return "GET", PASSKEYS, {"headers": ctx["headers"]}
+
+
+def passkey_register_malformed(client, ctx):
+    body = {"credential": {"id": "not a credential"}}
+    return "POST", f"{PASSKEYS}/register", {"headers": ctx["headers"], "json": body}
+
+
 def mfa_confirm_wrong_code(client, ctx):
     return confirm_request(client, ctx, right=False)
 
@@ -327,11 +405,13 @@ NO_COMMIT = [
     (reauthenticate_password_only, 200),  # a new token, nothing stored
     (mfa_confirm_wrong_code, 400),
     (disable_totp_wrong_code, 403),
+    (passkey_list, 200),
+    (passkey_register_malformed, 422),
 ]
 
 
 @pytest.fixture
-def ctx(client, user, login, admin_headers, outbox, clock) -> dict:
+def ctx(client, user, login, admin_headers, outbox, clock, authenticator) -> dict:
     return {
         "user": user,
         "login": login,
@@ -340,6 +420,9 @@ def ctx(client, user, login, admin_headers, outbox, clock) -> dict:
         # Turns TOTP on for the user from their login's session (called by the cases
         # that need it; the clock moves on, so the next code is new).
         "mfa": lambda: enrol(client, bearer(login["access_token"]), clock),
+        "headers": bearer(login["access_token"]),
+        "authenticator": authenticator,
+        "passkey": lambda: register_passkey(client, bearer(login["access_token"]), authenticator),
     }
 
 

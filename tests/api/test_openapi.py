@@ -82,8 +82,13 @@ class TestOpenApiDocument:
             takes_cookie = path in ("/api/v1/auth/refresh", "/api/v1/auth/logout")
             expected = either if takes_cookie else [{"bearerAuth": []}]
             secured = operation.get("security") == expected
-            # The login's two steps answer 401 for wrong credentials, without a token.
-            public = path in ("/api/v1/auth/login", "/api/v1/auth/login/mfa")
+            # The sign-in steps answer 401 for wrong credentials, without a token.
+            public = path in (
+                "/api/v1/auth/login",
+                "/api/v1/auth/login/mfa",
+                "/api/v1/auth/login/mfa/passkey/options",
+                "/api/v1/auth/passkeys/login",
+            )
             assert secured == ("401" in operation["responses"] and not public), path
 
     def test_openapi_when_listing_users_documents_pagination_header(self, document):

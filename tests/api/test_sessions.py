@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from myapp.auth.models import ActionToken, AuthSession
+from myapp.auth.models import ActionToken, AuthSession, WebAuthnChallenge
 from myapp.extensions import db
 from myapp.outbox.models import OutboxMessage
 from tests.conftest import bearer
@@ -301,3 +301,16 @@ class TestPruneTokens:
         assert kept.sent_at == datetime(2026, 3, 1, tzinfo=UTC)
         assert len(sessions_of(user)) == 1
         assert len(db.session.scalars(select(ActionToken)).all()) == 1
+
+    def test_prune_tokens_when_run_deletes_expired_passkey_challenges_only(self, app, client):
+        with freeze_time("2026-01-01 00:00:00"):
+            client.post("/api/v1/auth/passkeys/login/options")
+        with freeze_time("2026-03-01 00:00:00"):
+            client.post("/api/v1/auth/passkeys/login/options")
+
+            result = app.test_cli_runner().invoke(args=["prune-tokens"])
+
+        assert result.exit_code == 0
+        assert "1 expired token(s)" in result.output
+        (kept,) = db.session.scalars(select(WebAuthnChallenge)).all()
+        assert kept.created_at == datetime(2026, 3, 1, tzinfo=UTC)

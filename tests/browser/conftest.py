@@ -47,11 +47,15 @@ def browser_app(tmp_path):
 
 @pytest.fixture
 def live_server(browser_app):
-    """The app on a real HTTP port on 127.0.0.1, which is its APP_BASE_URL (email
-    links, and the origin cookie transport trusts)."""
+    """The app on a real HTTP port on 127.0.0.1, served as ``http://localhost:PORT``:
+    its APP_BASE_URL (email links, the origin cookie transport trusts) and its
+    passkeys' relying party. Browsers refuse an IP address as an RP ID, and treat
+    http://localhost as a secure context, where WebAuthn works without TLS."""
     server = make_server("127.0.0.1", 0, browser_app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
-    browser_app.config["APP_BASE_URL"] = base
+    base = f"http://localhost:{server.server_port}"
+    browser_app.config.update(
+        APP_BASE_URL=base, WEBAUTHN_RP_ID="localhost", WEBAUTHN_ORIGINS=[base]
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base

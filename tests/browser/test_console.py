@@ -40,7 +40,7 @@ def code_for(secret: str, steps_ahead: int = 0) -> str:
 def fill_and_submit(page, fields: dict[str, str], button: str) -> None:
     for label, value in fields.items():
         page.get_by_label(label, exact=True).fill(value)
-    page.get_by_role("button", name=button).click()
+    page.get_by_role("button", name=button, exact=True).click()
 
 
 def refresh_cookie_value(page) -> str:
@@ -194,3 +194,66 @@ def _wait_for_link(app, to: str, subject: str) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def add_virtual_authenticator(page) -> None:
+    """Chromium's virtual authenticator (DevTools' WebAuthn domain) on this page: a
+    platform passkey device with resident keys that verifies its user."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+
+
+def test_console_when_passkeys_used_enrols_signs_in_without_password_and_removes(live_server, page):
+    body = {"email": EMAIL, "username": USERNAME, "password": PASSWORD}
+    assert call(live_server, "POST", "/api/v1/auth/register", body)[0] == 201
+    page.goto(f"{live_server}/account/signin")
+    add_virtual_authenticator(page)
+    fill_and_submit(page, {"Email": EMAIL, "Password": PASSWORD}, "Sign in")
+    expect(page.get_by_role("heading", name=f"Hello, {USERNAME}")).to_be_visible()
+
+    # Enrol a passkey (the sign-in's token is fresh), then rename it.
+    page.get_by_role("link", name="Passkeys").click()
+    expect(page.get_by_text("No passkeys yet.")).to_be_visible()
+    fill_and_submit(page, {"Name": "This laptop"}, "Add passkey")
+    expect(page.locator("#status")).to_have_text("Added This laptop.")
+    page.get_by_role("button", name="Rename This laptop").click()
+    fill_and_submit(page, {"Name": "Work laptop"}, "Save")
+    expect(page.locator("#passkeys tbody tr")).to_have_count(1)
+    expect(page.locator("#passkeys tbody tr")).to_contain_text("Work laptop")
+
+    # Sign out, and back in with the passkey alone: no email, no password.
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("heading", name=f"Hello, {USERNAME}")).to_be_visible()
+
+    # A password sign-in now asks for the passkey as its second step.
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    fill_and_submit(page, {"Email": EMAIL, "Password": PASSWORD}, "Sign in")
+    page.get_by_role("button", name="Use a passkey").click()
+    expect(page.get_by_role("heading", name=f"Hello, {USERNAME}")).to_be_visible()
+
+    # After a reload the token is not fresh: removing asks to confirm, by passkey.
+    page.goto(f"{live_server}/account/passkeys")
+    page.get_by_role("button", name="Remove Work laptop").click()
+    expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    page.get_by_role("button", name="Use a passkey").click()
+    expect(page.get_by_text("No passkeys yet.")).to_be_visible()
+
+    # The account is back to a password alone.
+    status, tokens = call(
+        live_server, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD}
+    )
+    assert status == 200 and "access_token" in tokens
+    assert page.problems == []

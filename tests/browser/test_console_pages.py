@@ -37,6 +37,7 @@ PRIVATE = [
     ("/account/password", "Change your password"),
     ("/account/sessions", "Sessions"),
     ("/account/security", "Two-factor sign-in"),
+    ("/account/passkeys", "Passkeys"),
     ("/account/delete", "Delete your account"),
 ]
 
@@ -72,7 +73,7 @@ def test_console_pages_when_audited_have_no_serious_accessibility_violations(
     page.goto(f"{live_server}/account/signin")
     page.get_by_label("Email", exact=True).fill("ada@example.com")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Hello, ada")).to_be_visible()
     for path, heading in PRIVATE:
         page.goto(live_server + path)

@@ -131,12 +131,13 @@ class TestArchitectureDocument:
     def test_document_when_read_opens_with_the_request_traces(self):
         headings = [line for line in DOCUMENT.read_text().splitlines() if line.startswith("#")]
 
-        assert headings[:5] == [
+        assert headings[:6] == [
             "# Architecture",
-            "## Three requests, hop by hop",
+            "## Four requests, hop by hop",
             "### `GET /api/v1/users/me`",
             "### `POST /api/v1/auth/login`",
             "### `POST /api/v1/auth/login/mfa`",
+            "### `POST /api/v1/auth/passkeys/login`",
         ]
 
     def test_every_file_function_reference_when_resolved_exists(self):

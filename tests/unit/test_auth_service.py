@@ -11,6 +11,7 @@ from freezegun import freeze_time
 from myapp.auth.account import digest
 from myapp.auth.mfa import CodeRequired, Proof, SecondFactors, WrongCode
 from myapp.auth.models import AuthSession, MfaChallenge
+from myapp.auth.passkeys import Passkeys, PasskeyUse
 from myapp.auth.repository import MfaRepository, SessionRepository
 from myapp.auth.service import (
     AuthService,
@@ -20,6 +21,7 @@ from myapp.auth.service import (
     InvalidMfaToken,
     MfaRequired,
     MfaSettings,
+    PasskeySignInFailed,
     RefreshTokenReused,
     RefreshTokenSpent,
     SessionExpired,
@@ -54,6 +56,7 @@ class AuthServiceTestCase(unittest.TestCase):
         self.sessions.create_if_unchanged.return_value = True
         self.factors = mock.create_autospec(SecondFactors, instance=True)
         self.factors.repository = mock.create_autospec(MfaRepository, instance=True)
+        self.factors.passkeys = mock.create_autospec(Passkeys, instance=True)
         self.service = AuthService(
             self.users,
             self.sessions,
@@ -518,3 +521,60 @@ class TestReauthenticate(AuthServiceTestCase):
 
         self.assertEqual(self.db.commits, 1)
         self.tokens.issue_access.assert_called_once_with(self.user, "s1", fresh=True)
+
+    def test_reauthenticate_when_passkey_given_checks_it_for_this_ceremony_not_the_password(self):
+        answer = mock.sentinel.answer
+        self.factors.check.return_value = "passkey"
+
+        result = self.service.reauthenticate(self.user, "s1", None, Proof(passkey=answer))
+
+        self.assertEqual(result, "fresh")
+        self.passwords.verify.assert_not_called()
+        (user, proof, _uow, ceremony), _ = self.factors.check.call_args
+        self.assertEqual((user, proof.passkey, ceremony), (self.user, answer, "reauthentication"))
+        self.assertEqual(self.db.commits, 1)  # the challenge and the counter are recorded
+
+    def test_reauthenticate_when_passkey_refused_commits_the_spent_challenge_then_raises(self):
+        self.factors.check.return_value = None
+
+        with self.assertRaises(WrongCode):
+            self.service.reauthenticate(self.user, "s1", None, Proof(passkey=mock.sentinel.a))
+
+        self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
+        self.tokens.issue_access.assert_not_called()
+
+
+class TestPasskeySignIn(AuthServiceTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.passkeys = self.factors.passkeys
+        self.passkeys.verify.return_value = PasskeyUse(mock.Mock(), self.user.id)
+        self.users.get.return_value = self.user
+
+    def test_sign_in_when_passkey_verifies_starts_a_session_with_fresh_tokens(self):
+        tokens = self.service.login_with_passkey(mock.sentinel.answer)
+
+        self.assertIs(tokens, TOKENS)
+        self.passkeys.verify.assert_called_once_with(mock.sentinel.answer, "login")
+        (session, password_hash, version), _ = self.sessions.create_if_unchanged.call_args
+        self.assertEqual((session.user_id, password_hash, version), (7, "$h", 0))
+        self.assertTrue(self.tokens.issue.call_args.kwargs["fresh"])
+        self.assertEqual(self.db.commits, 1)
+
+    def test_sign_in_when_passkey_refused_commits_the_spent_challenge_and_issues_nothing(self):
+        self.passkeys.verify.return_value = None
+
+        with self.assertRaises(PasskeySignInFailed):
+            self.service.login_with_passkey(mock.sentinel.answer)
+
+        self.sessions.create_if_unchanged.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
+
+    def test_sign_in_when_account_deactivated_starts_no_session(self):
+        self.user.is_active = False
+
+        with self.assertRaises(PasskeySignInFailed):
+            self.service.login_with_passkey(mock.sentinel.answer)
+
+        self.sessions.create_if_unchanged.assert_not_called()
+        self.tokens.issue.assert_not_called()

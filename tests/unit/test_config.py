@@ -284,3 +284,53 @@ class TestCookieSettings:
     def test_development_when_served_over_http_does_not_mark_cookies_secure(self, tmp_path):
         # A Secure cookie over http would be dropped by the browser: nothing would work.
         assert dev_app(tmp_path, {}).config["JWT_COOKIE_SECURE"] is False
+
+
+class TestRelyingParty:
+    """Passkeys' relying party: from APP_BASE_URL unless configured; production
+    refuses one that browsers would refuse, or that plain http could phish."""
+
+    def test_production_when_not_configured_derives_it_from_the_base_url(self):
+        config = production_app(PRODUCTION_ENV).config
+
+        assert config["WEBAUTHN_RP_ID"] == "accounts.example.com"
+        assert config["WEBAUTHN_ORIGINS"] == ["https://accounts.example.com"]
+
+    def test_origins_when_given_comma_separated_become_a_list(self):
+        config = production_app(
+            PRODUCTION_ENV,
+            WEBAUTHN_RP_ID="example.com",
+            WEBAUTHN_ORIGINS="https://accounts.example.com, https://www.example.com/",
+        ).config
+
+        assert config["WEBAUTHN_ORIGINS"] == [
+            "https://accounts.example.com",
+            "https://www.example.com",
+        ]
+
+    @pytest.mark.parametrize(
+        ("settings", "message"),
+        [
+            ({"WEBAUTHN_RP_ID": "other.example"}, "WEBAUTHN_RP_ID must be APP_BASE_URL's host"),
+            ({"WEBAUTHN_RP_ID": "ample.com"}, "WEBAUTHN_RP_ID must be APP_BASE_URL's host"),
+            (
+                {"WEBAUTHN_ORIGINS": ["http://accounts.example.com"]},
+                "http://accounts.example.com is not an https origin",
+            ),
+            (
+                {"WEBAUTHN_ORIGINS": ["https://evil.example"]},
+                "https://evil.example is not an https origin under accounts.example.com",
+            ),
+        ],
+        ids=["another-domain", "a-suffix-that-is-no-parent", "http-origin", "origin-elsewhere"],
+    )
+    def test_create_app_when_production_relying_party_unsafe_refuses_naming_it(
+        self, settings, message
+    ):
+        with pytest.raises(ConfigurationError, match=re.escape(message)):
+            production_app(PRODUCTION_ENV, **settings)
+
+    def test_production_when_rp_id_is_a_parent_domain_starts(self):
+        config = production_app(PRODUCTION_ENV, WEBAUTHN_RP_ID="example.com").config
+
+        assert config["WEBAUTHN_RP_ID"] == "example.com"

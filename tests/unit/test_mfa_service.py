@@ -28,7 +28,8 @@ from myapp.auth.mfa import (
     WrongEnrolmentCode,
 )
 from myapp.auth.models import TotpCredential
-from myapp.auth.repository import MfaRepository, SessionRepository
+from myapp.auth.passkeys import Passkeys
+from myapp.auth.repository import MfaRepository, PasskeyRepository, SessionRepository
 from myapp.crypto import SecretBox
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import NotFound, TooManyRequests
@@ -52,7 +53,12 @@ class MfaTestCase(unittest.TestCase):
         self.outbox = mock.create_autospec(Outbox, instance=True)
         self.db = FakeSession()
         self.uow = UnitOfWork(self.db)
-        self.factors = SecondFactors(self.repository, self.box, self.failures, self.outbox)
+        self.passkeys = mock.create_autospec(Passkeys, instance=True)
+        self.passkeys.repository = mock.create_autospec(PasskeyRepository, instance=True)
+        self.passkeys.has_any.return_value = False
+        self.factors = SecondFactors(
+            self.repository, self.passkeys, self.box, self.failures, self.outbox
+        )
         self.users = mock.create_autospec(UserRepository, instance=True)
         self.sessions = mock.create_autospec(SessionRepository, instance=True)
         self.service = MfaService(
@@ -75,6 +81,7 @@ class MfaTestCase(unittest.TestCase):
             last_used_step=None,
         )
         self.repository.get_totp.return_value = self.credential
+        self.repository.has_confirmed_totp.return_value = True
         self.repository.use_step.return_value = True
         self.repository.use_recovery_code.return_value = True
         self.repository.confirm_totp.return_value = True
@@ -148,6 +155,7 @@ class TestEnrolment(MfaTestCase):
         super().setUp()
         self.user.is_mfa_enabled = False
         self.credential.confirmed_at = None
+        self.repository.has_confirmed_totp.return_value = False
 
     def test_start_when_off_stores_the_secret_encrypted_and_returns_it_once(self):
         setup = self.service.start_totp(self.user)
@@ -161,6 +169,7 @@ class TestEnrolment(MfaTestCase):
 
     def test_start_when_already_on_refuses_and_stores_nothing(self):
         self.user.is_mfa_enabled = True
+        self.repository.has_confirmed_totp.return_value = True
 
         with self.assertRaises(TotpAlreadyOn):
             self.service.start_totp(self.user)
@@ -205,7 +214,8 @@ class TestRemoval(MfaTestCase):
     def test_disable_when_code_right_removes_factors_and_other_sessions(self):
         self.service.disable_totp(self.user, Proof(code=CODE_NOW), keep_session="s1")
 
-        self.repository.delete_factors.assert_called_once_with(7)
+        self.repository.delete_totp.assert_called_with(7)
+        self.repository.delete_recovery_codes.assert_called_once_with(7)
         self.sessions.revoke_all.assert_called_once_with(7, NOW, keep="s1")
         self.assertFalse(self.user.is_mfa_enabled)
         self.assertEqual(self.outbox.queue.call_args.kwargs["kind"], "mfa_disabled")
@@ -217,12 +227,23 @@ class TestRemoval(MfaTestCase):
         with self.assertRaises(WrongCode):
             self.service.disable_totp(self.user, Proof(code=CODE_NOW), keep_session="s1")
 
-        self.repository.delete_factors.assert_not_called()
+        self.repository.delete_totp.assert_not_called()
         self.assertTrue(self.user.is_mfa_enabled)
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
+    def test_disable_when_a_passkey_remains_keeps_recovery_codes_and_the_second_factor(self):
+        self.passkeys.has_any.return_value = True
+
+        self.service.disable_totp(self.user, Proof(code=CODE_NOW), keep_session="s1")
+
+        self.repository.delete_totp.assert_called_once_with(7)
+        self.repository.delete_recovery_codes.assert_not_called()
+        self.assertTrue(self.user.is_mfa_enabled)
+        self.assertEqual(self.db.commits, 1)
+
     def test_disable_when_off_raises(self):
         self.user.is_mfa_enabled = False
+        self.repository.has_confirmed_totp.return_value = False
 
         with self.assertRaises(TotpOff):
             self.service.disable_totp(self.user, Proof(code=CODE_NOW), keep_session="s1")
@@ -233,7 +254,9 @@ class TestRemoval(MfaTestCase):
 
         self.service.admin_reset(admin, 7)
 
-        self.repository.delete_factors.assert_called_once_with(7)
+        self.repository.delete_totp.assert_called_once_with(7)
+        self.repository.delete_recovery_codes.assert_called_once_with(7)
+        self.passkeys.repository.delete_for_user.assert_called_once_with(7)
         self.assertEqual(self.user.token_version, 1)
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
         self.assertEqual(self.outbox.queue.call_args.args[0], "ada@example.com")

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import unittest
+from unittest import mock
 
 import argon2
 from flask import Flask
 
-from myapp.passwords import PasswordHasher, is_common_password, normalise_password
+from myapp.passwords import (
+    PasswordHasher,
+    is_common_password,
+    is_usable,
+    normalise_password,
+    unusable_password,
+)
 
 
 def _app(time_cost: int = 1, memory_cost: int = 8) -> Flask:
@@ -57,6 +64,18 @@ class TestPasswordHasher(unittest.TestCase):
         encoded = self.hasher.hash(composed)
 
         self.assertTrue(self.hasher.verify(encoded, decomposed))
+
+    def test_verify_when_account_has_no_password_matches_nothing_at_a_real_checks_cost(self):
+        unusable = unusable_password()
+
+        with mock.patch.object(
+            self.hasher, "verify_dummy", wraps=self.hasher.verify_dummy
+        ) as dummy:
+            self.assertFalse(self.hasher.verify(unusable, unusable))
+            self.assertFalse(self.hasher.verify(unusable, unusable[1:]))
+        self.assertEqual(dummy.call_count, 2)  # the time of a check: no oracle
+        self.assertFalse(is_usable(unusable))
+        self.assertTrue(is_usable(self.hasher.hash("a long password!")))
 
     def test_verify_dummy_when_called_returns_false(self):
         self.assertFalse(self.hasher.verify_dummy("anything at all"))

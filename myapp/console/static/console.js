@@ -4,6 +4,7 @@
 import {
   api, ApiError, currentSessionId, forget, refresh, signedIn, signIn, signOut, useToken,
 } from "./api.js";
+import { createPasskey, getPasskey, passkeyProblem, supported } from "./passkeys.js";
 
 const main = document.getElementById("main");
 const status = document.getElementById("status");
@@ -39,7 +40,7 @@ function form(title, fields, submit, action) {
     try {
       await action(values);
     } catch (error) {
-      say(error instanceof ApiError ? error.message : "Something went wrong; please try again.", true);
+      fail(error);
     }
   });
   return element;
@@ -60,22 +61,47 @@ const token = () => new URLSearchParams(location.search).get("token") || "";
 
 // -- views ---------------------------------------------------------------------
 
+// A button that runs `action` and shows what went wrong, if anything.
+function button(label, action, attributes = {}) {
+  return h("button", { type: "button", ...attributes, onclick: () => {
+    say("");
+    return Promise.resolve().then(action).catch(fail);
+  } }, label);
+}
+
 function signInView() {
   show(
-    form("Sign in", [...field("Email", "email", "email", { autocomplete: "username" }),
+    form("Sign in", [...field("Email", "email", "email", { autocomplete: "username webauthn" }),
       ...field("Password", "password", "password", { autocomplete: "current-password" })],
     "Sign in", async ({ email, password }) => {
       const result = await signIn("/auth/login", { email, password });
-      if (result.mfa_required) return secondStepView(result.mfa_token);
+      if (result.mfa_required) return secondStepView(result.mfa_token, result.methods);
       return go("/account");
     }),
+    supported() ? h("p", {}, button("Sign in with a passkey", async () => {
+      // No email needed: the browser offers this site's passkeys (discoverable).
+      const options = await api("/auth/passkeys/login/options", { method: "POST", auth: false });
+      await signIn("/auth/passkeys/login", { credential: await getPasskey(options) });
+      return go("/account");
+    }, { class: "secondary", id: "passkey-signin" })) : "",
     h("p", {}, h("a", { href: "/account/register" }, "Create an account"), " · ",
       h("a", { href: "/account/forgot" }, "Forgot your password?")),
   );
 }
 
-function secondStepView(mfaToken) {
+function secondStepView(mfaToken, methods = []) {
+  const withPasskey = methods.includes("passkey") && supported() ? h("p", {}, button("Use a passkey", async () => {
+    const options = await api("/auth/login/mfa/passkey/options",
+      { method: "POST", body: { mfa_token: mfaToken }, auth: false });
+    await signIn("/auth/login/mfa", { mfa_token: mfaToken, passkey: await getPasskey(options) });
+    return go("/account");
+  }, { id: "passkey-second-step" })) : "";
+  if (!methods.includes("totp") && !methods.includes("recovery_code")) {
+    return show(h("h1", {}, "Two-factor sign-in"), h("p", {}, "Confirm it is you with your passkey."),
+      withPasskey);
+  }
   show(
+    withPasskey,
     form("Two-factor sign-in", [h("p", {}, "Enter the code from your authenticator app, or a recovery code."),
       ...field("Code", "code", "text", { inputmode: "numeric", autocomplete: "one-time-code" })],
     "Continue", async ({ code }) => {
@@ -149,11 +175,19 @@ async function withFresh(action) {
       const fields = [h("p", {}, "Confirm it is you to continue."),
         ...field("Password", "password", "password", { autocomplete: "current-password" })];
       if (status.totp) fields.push(...field("Code", "code", "text", { inputmode: "numeric" }));
-      show(form("Confirm it is you", fields, "Confirm", async (values) => {
-        const data = await api("/auth/reauthenticate", { method: "POST", body: values });
+      const confirmed = (data) => {
         useToken(data.access_token);
         resolve();
-      }));
+      };
+      // A passkey verified on the device is both factors: nothing else is asked.
+      const passkey = status.passkeys && supported() ? h("p", {}, button("Use a passkey", async () => {
+        const options = await api("/auth/reauthenticate/passkey/options", { method: "POST" });
+        const body = { passkey: await getPasskey(options) };
+        confirmed(await api("/auth/reauthenticate", { method: "POST", body }));
+      }, { id: "passkey-reauthenticate" })) : "";
+      show(form("Confirm it is you", fields, "Confirm", async (values) => {
+        confirmed(await api("/auth/reauthenticate", { method: "POST", body: values }));
+      }), passkey);
     });
     return action();
   }
@@ -220,15 +254,18 @@ function recoveryCodes(codes) {
 
 async function securityView() {
   const mfa = await api("/auth/mfa");
-  if (!mfa.totp) {
-    return show(h("h1", {}, "Two-factor sign-in"), h("p", {}, "Off."),
-      h("button", { type: "button", onclick: () => setupView().catch(fail) }, "Set up an authenticator app"));
-  }
-  show(h("h1", {}, "Two-factor sign-in"), h("p", {}, `On. ${mfa.recovery_codes_left} recovery codes left.`),
-    h("button", { type: "button", class: "secondary", onclick: async () => {
+  const codes = mfa.methods.length ? [h("p", {}, `${mfa.recovery_codes_left} recovery codes left.`),
+    button("Make new recovery codes", async () => {
       const data = await withFresh(() => api("/auth/mfa/recovery-codes", { method: "POST" }));
       show(h("h1", {}, "New recovery codes"), ...recoveryCodes(data.recovery_codes));
-    } }, "Make new recovery codes"),
+    }, { class: "secondary" })] : [];
+  const passkeys = h("p", {}, mfa.passkeys ? `Passkeys: ${mfa.passkeys}. ` : "",
+    h("a", { href: "/account/passkeys" }, "Manage passkeys"));
+  if (!mfa.totp) {
+    return show(h("h1", {}, "Two-factor sign-in"), h("p", {}, "Authenticator app: off."),
+      button("Set up an authenticator app", setupView), passkeys, ...codes);
+  }
+  show(h("h1", {}, "Two-factor sign-in"), h("p", {}, "Authenticator app: on."), passkeys, ...codes,
     form("Turn it off", [...field("Code or recovery code", "code", "text")], "Turn off",
       async ({ code }) => {
         const digits = code.replace(/\s/g, "");
@@ -251,6 +288,47 @@ async function setupView() {
         const data = await api("/auth/mfa/totp/confirm", { method: "POST", body: { code } });
         show(h("h1", {}, "Two-factor sign-in is on"), ...recoveryCodes(data.recovery_codes));
       }));
+}
+
+async function passkeysView() {
+  const passkeys = await api("/auth/passkeys");
+  const when = (value) => (value ? new Date(value).toLocaleString() : "Never");
+  const rows = passkeys.map((passkey) => h("tr", {},
+    h("td", {}, passkey.name),
+    h("td", {}, when(passkey.created_at)),
+    h("td", {}, when(passkey.last_used_at)),
+    h("td", {},
+      button("Rename", () => renameView(passkey), { class: "secondary", "aria-label": `Rename ${passkey.name}` }),
+      " ",
+      button("Remove", async () => {
+        await withFresh(() => api(`/auth/passkeys/${passkey.id}`, { method: "DELETE" }));
+        await passkeysView();
+        say(`Removed ${passkey.name}.`);
+      }, { class: "secondary", "aria-label": `Remove ${passkey.name}` }))));
+  show(h("h1", {}, "Passkeys"),
+    h("p", {}, "A passkey signs you in without a password, and stands in for the code after one."),
+    passkeys.length ? h("table", { id: "passkeys" }, h("thead", {}, h("tr", {}, h("th", {}, "Name"),
+      h("th", {}, "Added"), h("th", {}, "Last used"),
+      h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))), h("tbody", {}, rows))
+      : h("p", {}, "No passkeys yet."),
+    supported() ? form("Add a passkey", [...field("Name", "name", "text", { value: "Passkey", maxlength: 64 })],
+      "Add passkey", async ({ name }) => {
+        const options = await withFresh(() => api("/auth/passkeys/register/options",
+          { method: "POST", body: { name } }));
+        const credential = await createPasskey(options);
+        await api("/auth/passkeys/register", { method: "POST", body: { name, credential } });
+        await passkeysView();
+        say(`Added ${name}.`);
+      }) : h("p", {}, "This browser cannot use passkeys."));
+}
+
+function renameView(passkey) {
+  show(form(`Rename ${passkey.name}`, [...field("Name", "name", "text", { value: passkey.name, maxlength: 64 })],
+    "Save", async ({ name }) => {
+      await api(`/auth/passkeys/${passkey.id}`, { method: "PATCH", body: { name } });
+      await passkeysView();
+      say("Saved.");
+    }));
 }
 
 function deleteView() {
@@ -280,11 +358,13 @@ const PRIVATE = {
   "/account/password": passwordView,
   "/account/sessions": sessionsView,
   "/account/security": securityView,
+  "/account/passkeys": passkeysView,
   "/account/delete": deleteView,
 };
 
 function fail(error) {
-  say(error instanceof ApiError ? error.message : "Something went wrong; please try again.", true);
+  const message = error instanceof ApiError ? error.message : passkeyProblem(error);
+  say(message || "Something went wrong; please try again.", true);
 }
 
 async function route() {
