@@ -149,6 +149,9 @@ class Passkeys:
                 received=assertion.sign_count,
             )
             return None
+        audit(
+            "passkey.used", user_id=passkey.user_id, passkey_id=passkey.id, ceremony=str(ceremony)
+        )
         return PasskeyUse(passkey, passkey.user_id)
 
     def take_registration(

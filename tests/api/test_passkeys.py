@@ -417,6 +417,7 @@ class TestPasswordlessSignIn:
         (stored,) = passkeys_of(user)
         assert (stored.sign_count, stored.last_used_at is not None) == (1, True)
         assert audit_log("login.succeeded")[-1]["method"] == "passkey"
+        assert audit_log("passkey.used")[0]["passkey_id"] == passkey.id
 
     def test_sign_in_when_cookie_transport_asked_sets_the_refresh_cookie(self, client, passkey):
         answer = passkey.authenticator.get(login_options(client))

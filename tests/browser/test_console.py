@@ -54,6 +54,7 @@ def test_console_when_used_end_to_end_walks_an_account_through_its_life(
     # Arrive signed out: the sign-in page.
     page.goto(f"{live_server}/account")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Account")).to_be_hidden()  # signed out
 
     # Register, then open the link of the email actually sent.
     page.get_by_role("link", name="Create an account").click()
@@ -68,6 +69,7 @@ def test_console_when_used_end_to_end_walks_an_account_through_its_life(
     page.goto(f"{live_server}/account/signin")
     fill_and_submit(page, {"Email": EMAIL, "Password": PASSWORD}, "Sign in")
     expect(page.get_by_role("heading", name=f"Hello, {USERNAME}")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Account")).to_be_visible()
     script_cookies = page.evaluate("document.cookie")
     assert refresh_cookie_value(page) not in script_cookies
     assert "myapp_refresh" not in script_cookies and "myapp_csrf=" in script_cookies

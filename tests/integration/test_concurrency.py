@@ -7,13 +7,14 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from myapp.auth.models import RecoveryCode
+from myapp.auth.models import AuthSession, Passkey, RecoveryCode
 from myapp.extensions import db
 from myapp.users.models import User
 from tests.conftest import bearer, requires_postgresql
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.committed import committed_app, race
 from tests.support.mfa import Authenticator
+from tests.support.passkeys import SoftAuthenticator, register_passkey
 
 pytestmark = requires_postgresql
 
@@ -123,3 +124,61 @@ class TestConcurrentSecondFactor:
         assert Counter(statuses) == {200: 1, 401: THREADS - 1}
         # The losers' codes were given back with their rollback.
         assert used_recovery_codes(real_app) == 1
+
+
+class TestConcurrentPasskey:
+    """One passkey answer, or one counter value, sent by several requests at once:
+    exactly one signs in (the challenge and the counter are compare-and-swaps)."""
+
+    @pytest.fixture
+    def registered(self, real_app):
+        with real_app.app_context():
+            email = UserFactory().email
+        client = real_app.test_client()
+        login = {"email": email, "password": DEFAULT_PASSWORD}
+        headers = bearer(client.post("/api/v1/auth/login", json=login).get_json()["access_token"])
+        return register_passkey(client, headers, SoftAuthenticator.for_app(real_app))
+
+    @staticmethod
+    def options(app, n: int) -> dict:
+        # Each from an address of its own: below the per-IP login limit.
+        environ = {"REMOTE_ADDR": f"198.51.100.{n}"}
+        return app.test_client().post(PASSKEY_LOGIN_OPTIONS, environ_base=environ).get_json()
+
+    @staticmethod
+    def sign_in(answer: dict, n: int):
+        environ = {"REMOTE_ADDR": f"203.0.113.{n}"}
+        body = {"credential": answer}
+        return lambda client: client.post(PASSKEY_LOGIN, json=body, environ_base=environ)
+
+    def test_one_answer_when_sent_concurrently_signs_in_once(self, real_app, registered):
+        answer = registered.authenticator.get(self.options(real_app, 0))
+
+        statuses = race(real_app, [self.sign_in(answer, n) for n in range(THREADS)])
+
+        assert Counter(statuses) == {200: 1, 401: THREADS - 1}
+        assert sessions_of(real_app, registered) == 2  # the registering login's and this one
+
+    def test_one_counter_value_when_used_concurrently_signs_in_once(self, real_app, registered):
+        # A cloned key: fresh challenges, but every answer carries counter 1.
+        answers = [
+            registered.authenticator.get(self.options(real_app, n), sign_count=1)
+            for n in range(THREADS)
+        ]
+
+        statuses = race(real_app, [self.sign_in(a, n) for n, a in enumerate(answers)])
+
+        assert Counter(statuses) == {200: 1, 401: THREADS - 1}
+        assert sessions_of(real_app, registered) == 2
+
+
+PASSKEY_LOGIN = "/api/v1/auth/passkeys/login"
+PASSKEY_LOGIN_OPTIONS = f"{PASSKEY_LOGIN}/options"
+
+
+def sessions_of(app, registered) -> int:
+    with app.app_context():
+        user_id = db.session.scalar(select(Passkey.user_id).where(Passkey.id == registered.id))
+        return db.session.scalar(
+            select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id)
+        )
