@@ -47,6 +47,10 @@ def sessions_of(user) -> int:
     )
 
 
+def submit_registration(client, headers, answer: dict, **body):
+    return client.post(f"{PASSKEYS}/register", json={"credential": answer, **body}, headers=headers)
+
+
 def login_options(client) -> dict:
     response = client.post(f"{PASSKEYS}/login/options")
     assert response.status_code == 200, response.get_json()
@@ -141,11 +145,7 @@ class TestRegistration:
     ):
         options = registration_options(client, auth_headers, name="Phone")
 
-        response = client.post(
-            f"{PASSKEYS}/register",
-            json={"credential": authenticator.create(options)},
-            headers=auth_headers,
-        )
+        response = submit_registration(client, auth_headers, authenticator.create(options))
 
         assert response.get_json()["name"] == "Phone"
 
@@ -162,9 +162,7 @@ class TestRegistration:
     ):
         answer = authenticator.create(registration_options(client, auth_headers), **wrong)
 
-        response = client.post(
-            f"{PASSKEYS}/register", json={"credential": answer}, headers=auth_headers
-        )
+        response = submit_registration(client, auth_headers, answer)
 
         assert response.status_code == 400
         assert response.get_json()["detail"] == NOT_VERIFIED
@@ -181,9 +179,7 @@ class TestRegistration:
         client.post(f"{PASSKEYS}/register", json={"credential": first}, headers=auth_headers)
 
         second = authenticator.create(options)  # another key, the same challenge
-        response = client.post(
-            f"{PASSKEYS}/register", json={"credential": second}, headers=auth_headers
-        )
+        response = submit_registration(client, auth_headers, second)
 
         assert response.status_code == 400
         assert [p.credential_id for p in passkeys_of(user)] == [authenticator.credentials[0].id]
@@ -196,9 +192,7 @@ class TestRegistration:
         client.post(f"{PASSKEYS}/register", json={"credential": wrong}, headers=auth_headers)
 
         right = authenticator.create(options)
-        response = client.post(
-            f"{PASSKEYS}/register", json={"credential": right}, headers=auth_headers
-        )
+        response = submit_registration(client, auth_headers, right)
 
         assert response.status_code == 400
         assert passkeys_of(user) == []
@@ -209,11 +203,7 @@ class TestRegistration:
         options = registration_options(client, auth_headers)
         clock.tick(301)
 
-        response = client.post(
-            f"{PASSKEYS}/register",
-            json={"credential": authenticator.create(options)},
-            headers=auth_headers,
-        )
+        response = submit_registration(client, auth_headers, authenticator.create(options))
 
         assert response.status_code == 400
         assert passkeys_of(user) == []
@@ -224,11 +214,7 @@ class TestRegistration:
         other = UserFactory()
         options = registration_options(client, auth.headers_for(other))
 
-        response = client.post(
-            f"{PASSKEYS}/register",
-            json={"credential": authenticator.create(options)},
-            headers=auth_headers,
-        )
+        response = submit_registration(client, auth_headers, authenticator.create(options))
 
         assert response.status_code == 400
         assert passkeys_of(user) == [] and passkeys_of(other) == []
@@ -239,11 +225,7 @@ class TestRegistration:
         options = {**registration_options(client, auth_headers)}
         options["challenge"] = login_options(client)["challenge"]
 
-        response = client.post(
-            f"{PASSKEYS}/register",
-            json={"credential": authenticator.create(options)},
-            headers=auth_headers,
-        )
+        response = submit_registration(client, auth_headers, authenticator.create(options))
 
         assert response.status_code == 400
         assert passkeys_of(user) == []
@@ -254,9 +236,7 @@ class TestRegistration:
         options = registration_options(client, auth_headers)
         again = authenticator.create(options, reuse=passkey.credential)
 
-        response = client.post(
-            f"{PASSKEYS}/register", json={"credential": again}, headers=auth_headers
-        )
+        response = submit_registration(client, auth_headers, again)
 
         assert response.status_code == 409
         assert response.get_json()["detail"] == "This passkey is already registered."
@@ -283,9 +263,7 @@ class TestRegistration:
     ):
         registration_options(client, auth_headers)
 
-        response = client.post(
-            f"{PASSKEYS}/register", json={"credential": credential}, headers=auth_headers
-        )
+        response = submit_registration(client, auth_headers, credential)
 
         assert response.status_code == 422
         assert "credential" in response.get_json()["errors"]["json"]

@@ -73,18 +73,12 @@ class SoftAuthenticator:
         )
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data + attested})
-        return {
-            "id": bytes_to_base64url(credential.id),
-            "rawId": bytes_to_base64url(credential.id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "attestationObject": bytes_to_base64url(attestation),
-                "transports": ["internal"],
-            },
-        }
+        return _as_json(
+            credential,
+            clientDataJSON=client_data,
+            attestationObject=attestation,
+            transports=["internal"],
+        )
 
     @staticmethod
     def public_key(credential: Credential) -> bytes:
@@ -123,19 +117,13 @@ class SoftAuthenticator:
         signature = credential.key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
         )
-        return {
-            "id": bytes_to_base64url(credential.id),
-            "rawId": bytes_to_base64url(credential.id),
-            "type": "public-key",
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "authenticatorData": bytes_to_base64url(auth_data),
-                "signature": bytes_to_base64url(signature),
-                "userHandle": bytes_to_base64url(credential.user_handle),
-            },
-        }
+        return _as_json(
+            credential,
+            clientDataJSON=client_data,
+            authenticatorData=auth_data,
+            signature=signature,
+            userHandle=credential.user_handle,
+        )
 
     def _pick(self, options: dict) -> Credential:
         allowed = {base64url_to_bytes(c["id"]) for c in options.get("allowCredentials", [])}
@@ -157,6 +145,21 @@ class SoftAuthenticator:
                 "crossOrigin": False,
             }
         ).encode()
+
+
+def _as_json(credential: Credential, **response: bytes | list[str]) -> dict:
+    """What ``PublicKeyCredential.toJSON()`` gives: binary values base64url."""
+    return {
+        "id": bytes_to_base64url(credential.id),
+        "rawId": bytes_to_base64url(credential.id),
+        "type": "public-key",
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+        "response": {
+            name: bytes_to_base64url(value) if isinstance(value, bytes) else value
+            for name, value in response.items()
+        },
+    }
 
 
 @dataclass
