@@ -12,7 +12,8 @@ from myapp import commands, crypto
 from myapp.auth import bearer, cookies
 from myapp.auth.account import PASSWORD_RESET_EMAIL, password_reset_email
 from myapp.auth.listeners import SessionsAndVerification
-from myapp.config import Config, provide_webauthn, resolve_config
+from myapp.auth.oidc_client import ProviderConfigError, parse_providers
+from myapp.config import Config, ConfigurationError, provide_webauthn, resolve_config
 from myapp.database.engine import configure_engine
 from myapp.errors import register_error_handlers as _register_error_handlers
 from myapp.extensions import api, db, jwt, mail, migrate, passwords
@@ -65,6 +66,10 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
     # Cookies are Secure whenever the site is served over https (production must be).
     app.config["JWT_COOKIE_SECURE"] = str(app.config["APP_BASE_URL"]).startswith("https://")
     provide_webauthn(app.config)  # the passkeys' relying party, from APP_BASE_URL
+    try:  # a malformed provider list is found now, not at someone's sign-in
+        parse_providers(app.config["OIDC_PROVIDERS"])
+    except ProviderConfigError as error:
+        raise ConfigurationError(f"Refusing to start: {error}") from None
     config.provide_secret_key(app.config, app.instance_path)
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
@@ -107,11 +112,11 @@ def connect_domains(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from myapp import apidocs, console, health
-    from myapp.auth import mfa_routes, passkey_routes
+    from myapp.auth import mfa_routes, oidc_routes, passkey_routes
     from myapp.auth import routes as auth_routes
     from myapp.users import routes as user_routes
 
-    for module in (health, auth_routes, mfa_routes, passkey_routes, user_routes):
+    for module in (health, auth_routes, mfa_routes, passkey_routes, oidc_routes, user_routes):
         api.register_blueprint(module.blp)
     app.register_blueprint(apidocs.blp)  # /docs: not part of the API document
     app.register_blueprint(console.blp)  # /account: the account console (pages)

@@ -203,6 +203,11 @@ class Config:
     WEBAUTHN_ORIGINS: list[str] | str | None = None
     WEBAUTHN_CHALLENGE_EXPIRES = 300  # seconds a ceremony's challenge stays usable
 
+    # -- Sign-in with OpenID Providers ------------------------------------------
+    # {"name": {"issuer", "client_id", "client_secret", "scopes"?, "label"?}}: see the
+    # README. None configured: only the (empty) provider list is served.
+    OIDC_PROVIDERS: dict[str, dict[str, Any]] | str = {}
+
     # -- Rate limits (Flask-Limiter) ----------------------------------------
     # Set in every config on purpose: limits are on unless a config says otherwise.
     RATELIMIT_ENABLED = True
@@ -357,6 +362,13 @@ class ProductionConfig(Config):
             # console writes live reset links to the log; memory sends nothing.
             problems.append("EMAIL_BACKEND must be smtp (console and memory send no mail)")
         problems.extend(webauthn_problems(config))
+        providers = config.get("OIDC_PROVIDERS") or {}
+        for name, entry in providers.items() if isinstance(providers, Mapping) else []:
+            # Discovery, keys and tokens over plain http could be swapped on the way.
+            if isinstance(entry, Mapping) and not str(entry.get("issuer", "")).startswith(
+                "https://"
+            ):
+                problems.append(f"OIDC_PROVIDERS: {name}'s issuer must be https")
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems))
 

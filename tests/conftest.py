@@ -29,7 +29,12 @@ from tests.support.database import (
     release_test_app,
 )
 from tests.support.mfa import enrol
+from tests.support.oidc import PROVIDER as OIDC_PROVIDER
+from tests.support.oidc import OidcActions, OpenIdProvider
 from tests.support.passkeys import SoftAuthenticator, register_passkey
+
+# The testing config's APP_BASE_URL: the redirect URI the provider knows us by.
+TEST_BASE_URL = "http://127.0.0.1:5000"
 
 # Property tests stay quick in the suite; `make fuzz` selects the long campaign.
 settings.register_profile("suite", max_examples=40, deadline=None)
@@ -154,6 +159,22 @@ def authenticator(app):
 def passkey(client, auth_headers, authenticator):
     """A passkey of ``user``, registered through the API from ``auth_headers``' session."""
     return register_passkey(client, auth_headers, authenticator)
+
+
+@pytest.fixture(scope="session")
+def openid_provider():
+    """A real OpenID Provider (oidc-provider on Node.js) for this test process."""
+    provider = OpenIdProvider([f"{TEST_BASE_URL}/api/v1/auth/oidc/{OIDC_PROVIDER}/callback"])
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc(app, client, openid_provider):
+    """The app with the provider configured, and sign-ins through it."""
+    app.config["OIDC_PROVIDERS"] = {OIDC_PROVIDER: openid_provider.settings()}
+    yield OidcActions(client, openid_provider, app.config["APP_BASE_URL"])
+    app.config["OIDC_PROVIDERS"] = {}
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myapp.database.columns import UTCDateTime, utcnow
@@ -182,6 +182,45 @@ class WebAuthnChallenge(Model):
     # answer's), and the user handle the options gave the authenticator.
     name: Mapped[str | None] = mapped_column(String(PASSKEY_NAME_MAX_LENGTH))
     user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OidcIdentity(Model):
+    """An account at an OpenID Provider, linked to one of ours: the provider's
+    ``sub`` is the identity (never the email, which the provider may reassign)."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    # The address the provider gave when linked (shown to the user; not a key).
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OidcAuthorization(Model):
+    """A sign-in (or link) sent to a provider, until its callback: state, nonce and
+    the PKCE verifier stay here, server-side. Found by the SHA-256 of ``state``;
+    bound to the browser that started it by the SHA-256 of a random value kept in
+    an httpOnly cookie; single use."""
+
+    __tablename__ = "oidc_authorizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(255))
+    # Set for an explicit link from a signed-in session: the user to link to.
+    link_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

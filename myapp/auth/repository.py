@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from myapp.auth.models import (
     ActionToken,
     AuthSession,
     MfaChallenge,
+    OidcAuthorization,
+    OidcIdentity,
     Passkey,
     RecoveryCode,
     TotpCredential,
@@ -147,7 +150,10 @@ class ActionTokenRepository(Repository):
         webauthn = self.session.execute(
             delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now)
         )
-        return self.matched(tokens) + self.matched(steps) + self.matched(webauthn)
+        oidc = self.session.execute(
+            delete(OidcAuthorization).where(OidcAuthorization.expires_at <= now)
+        )
+        return sum(self.matched(result) for result in (tokens, steps, webauthn, oidc))
 
 
 class MfaRepository(Repository):
@@ -360,3 +366,77 @@ class PasskeyRepository(Repository):
             .values(used_at=now)
         )
         return challenge if self.matched(result) == 1 else None
+
+
+class DuplicateIdentityError(Exception):
+    """The database refused a second link of one provider identity."""
+
+
+class OidcRepository(Repository):
+    """Identities at OpenID Providers, and the sign-ins sent to them."""
+
+    def add_authorization(self, authorization: OidcAuthorization) -> None:
+        self.session.add(authorization)
+        self.session.flush()
+
+    def take_authorization(self, state_hash: str, now: datetime) -> OidcAuthorization | None:
+        """The pending sign-in with this state, marked used; None if there is none
+        or it was used already (of two callbacks with one state, one gets it)."""
+        authorization = self.session.scalar(
+            select(OidcAuthorization).where(OidcAuthorization.state_hash == state_hash)
+        )
+        if authorization is None:
+            return None
+        result = self.session.execute(
+            update(OidcAuthorization)
+            .where(OidcAuthorization.id == authorization.id, OidcAuthorization.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return authorization if self.matched(result) == 1 else None
+
+    def identity(self, provider: str, subject: str) -> OidcIdentity | None:
+        return self.session.scalar(
+            select(OidcIdentity).where(
+                OidcIdentity.provider == provider, OidcIdentity.subject == subject
+            )
+        )
+
+    def identities_for(self, user_id: int) -> list[OidcIdentity]:
+        return list(
+            self.session.scalars(
+                select(OidcIdentity)
+                .where(OidcIdentity.user_id == user_id)
+                .order_by(OidcIdentity.created_at, OidcIdentity.id)
+            )
+        )
+
+    def identity_for_user(self, identity_id: str, user_id: int) -> OidcIdentity | None:
+        return self.session.scalar(
+            select(OidcIdentity).where(
+                OidcIdentity.id == identity_id, OidcIdentity.user_id == user_id
+            )
+        )
+
+    def count_for_user(self, user_id: int) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(OidcIdentity)
+                .where(OidcIdentity.user_id == user_id)
+            )
+            or 0
+        )
+
+    def add_identity(self, identity: OidcIdentity) -> OidcIdentity:
+        """Insert the link now; ``DuplicateIdentityError`` if that provider identity
+        is linked already (a concurrent link won), the caller's transaction intact."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(identity)
+        except IntegrityError as error:
+            raise DuplicateIdentityError(str(error.orig)) from error
+        return identity
+
+    def delete_identity(self, identity: OidcIdentity) -> None:
+        self.session.delete(identity)
+        self.session.flush()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from myapp.auth.models import PASSKEY_NAME_MAX_LENGTH
 from myapp.auth.relying_party import MalformedCredential, parse_assertion, parse_registration
@@ -326,3 +326,66 @@ class VerifyEmailSchema(Schema):
 
 class MessageSchema(Schema):
     detail = fields.String(required=True)
+
+
+NEXT_MAX_LENGTH = 255
+
+
+def validate_next(value: str) -> None:
+    """A path on this site: "/..." but not "//host" or "/\\host" (which browsers
+    read as another site), no scheme, nothing unprintable. The open-redirect guard."""
+    if (
+        not value.startswith("/")
+        or value.startswith(("//", "/\\"))
+        or "\\" in value
+        or not value.isprintable()
+        or ":" in value.split("?")[0]
+    ):
+        raise ValidationError("Must be a path on this site, such as /account.")
+
+
+class NextSchema(Schema):
+    next = Text(
+        load_default="/account",
+        validate=[validate.Length(min=1, max=NEXT_MAX_LENGTH), validate_next],
+        metadata={"description": "A path on this site to land on afterwards."},
+    )
+
+
+class LinkSchema(Schema):
+    next = Text(
+        load_default="/account/linked",
+        validate=[validate.Length(min=1, max=NEXT_MAX_LENGTH), validate_next],
+        metadata={"description": "A path on this site to land on afterwards."},
+    )
+
+
+class CallbackQuerySchema(Schema):
+    """What a provider appends to the redirect URI; other parameters are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    code = Text(validate=validate.Length(min=1, max=2048))
+    state = Text(validate=validate.Length(min=1, max=256))
+    iss = Text(validate=validate.Length(min=1, max=2048))
+    error = Text(validate=validate.Length(min=1, max=256))
+
+
+class ProviderSchema(Schema):
+    name = fields.String(required=True)
+    label = fields.String(required=True, metadata={"example": "Sign in with Google"})
+
+
+class AuthorizeUrlSchema(Schema):
+    authorize_url = fields.String(
+        required=True, metadata={"description": "Open it in the browser."}
+    )
+
+
+class IdentitySchema(Schema):
+    id = fields.String(dump_only=True, metadata={"format": "uuid"})
+    provider = fields.String(dump_only=True)
+    email = fields.String(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    last_used_at = fields.DateTime(dump_only=True, allow_none=True)

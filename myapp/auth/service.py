@@ -236,17 +236,52 @@ class AuthService:
         with self.uow:  # spends the challenge, whatever the outcome
             use = self.passkeys.verify(answer, WebAuthnCeremony.LOGIN)
             user = self.users.get(use.user_id) if use is not None else None
-            if user is not None and user.is_active:
-                auth_session = self._new_session(user, client)
-                if self.sessions.create_if_unchanged(
-                    auth_session, user.password_hash, user.token_version
-                ):
-                    tokens = self.tokens.issue(user, auth_session, fresh=True)
+            if user is not None:
+                tokens = self.start_session(user, client, method=PASSKEY)
         if tokens is None or user is None:
             audit("login.failed", user_id=user.id if user else None, reason="passkey")
             raise PasskeySignInFailed()
-        audit("login.succeeded", user_id=user.id, session_id=auth_session.id, method=PASSKEY)
         return tokens
+
+    # -- steps of other use cases (a sign-in proven some other way) -------------------
+    def start_session(self, user: User, client: ClientInfo, *, method: str) -> TokenPair | None:
+        """A step of the caller's use case: a new session and a fresh token pair for
+        an active user proven by ``method``; None (nothing stored) if the user is
+        inactive or changed meanwhile. The audit line waits for the commit."""
+        if not user.is_active:
+            return None
+        auth_session = self._new_session(user, client)
+        if not self.sessions.create_if_unchanged(
+            auth_session, user.password_hash, user.token_version
+        ):
+            return None
+        tokens = self.tokens.issue(user, auth_session, fresh=True)
+        self.uow.on_commit(
+            lambda: audit(
+                "login.succeeded", user_id=user.id, session_id=auth_session.id, method=method
+            )
+        )
+        return tokens
+
+    def require_second_step(self, user: User, new_hash: str | None = None) -> MfaRequired:
+        """A step of the caller's use case: store the second step of a sign-in
+        whose first factor passed; its token goes to the client."""
+        raw = secrets.token_urlsafe(TOKEN_BYTES)
+        now = utcnow()
+        if new_hash is not None:
+            user.password_hash = new_hash
+            self.users.save(user)
+        self.challenges.add_challenge(
+            MfaChallenge(
+                user_id=user.id,
+                token_hash=digest(raw),
+                binding=digest(challenge_binding(user)),
+                created_at=now,
+                expires_at=now + self.mfa.token_lifetime,
+            )
+        )
+        self.uow.on_commit(lambda: audit("login.mfa_required", user_id=user.id))
+        return MfaRequired(mfa_token=raw, methods=self.factors.methods(user))
 
     def passkey_login_options(self) -> dict[str, Any]:
         """Options for passwordless sign-in: any discoverable passkey of this site."""
@@ -358,23 +393,8 @@ class AuthService:
 
     def _challenge(self, user: User, new_hash: str | None) -> MfaRequired:
         """Store the second step of this login; its token goes to the client."""
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
-        now = utcnow()
         with self.uow:
-            if new_hash is not None:
-                user.password_hash = new_hash
-                self.users.save(user)
-            self.challenges.add_challenge(
-                MfaChallenge(
-                    user_id=user.id,
-                    token_hash=digest(raw),
-                    binding=digest(challenge_binding(user)),
-                    created_at=now,
-                    expires_at=now + self.mfa.token_lifetime,
-                )
-            )
-        audit("login.mfa_required", user_id=user.id)
-        return MfaRequired(mfa_token=raw, methods=self.factors.methods(user))
+            return self.require_second_step(user, new_hash)
 
     def _alive(self, challenge: MfaChallenge, user: User, now: datetime) -> bool:
         return (

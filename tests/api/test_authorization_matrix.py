@@ -141,6 +141,38 @@ MATRIX = [
         "access",
         dict(none=401, user=409, admin=409),
     ),
+    # Sign-in with OpenID Providers: none is configured here, so a provider's
+    # endpoints are 404 (after the bearer check where there is one).
+    ("GET", "/api/v1/auth/oidc/providers", None, "access", dict(none=200, user=200, admin=200)),
+    (
+        "GET",
+        "/api/v1/auth/oidc/{provider}/authorize",
+        None,
+        "access",
+        dict(none=404, user=404, admin=404),
+    ),
+    (
+        "GET",
+        "/api/v1/auth/oidc/{provider}/callback",
+        None,
+        "access",
+        dict(none=404, user=404, admin=404),
+    ),
+    (
+        "POST",
+        "/api/v1/auth/oidc/{provider}/link",
+        {},
+        "access",
+        dict(none=401, user=404, admin=404),
+    ),
+    ("GET", "/api/v1/users/me/identities", None, "access", dict(none=401, user=200, admin=200)),
+    (
+        "DELETE",
+        "/api/v1/users/me/identities/{identity}",
+        None,
+        "access",
+        dict(none=401, user=404, admin=404),
+    ),
     ("POST", "/api/v1/auth/refresh", None, "refresh", dict(none=401, user=200, admin=200)),
     ("POST", "/api/v1/auth/logout", None, "access", dict(none=401, user=204, admin=204)),
     ("POST", "/api/v1/auth/logout-all", None, "access", dict(none=401, user=204, admin=204)),
@@ -266,6 +298,8 @@ def test_endpoint_when_called_by_role_answers_expected_status(
         page="sessions",
         asset="console.js",
         passkey=uuid.uuid4(),
+        provider="test",
+        identity=uuid.uuid4(),
     )
 
     response = client.open(url, method=method, json=body, headers=headers)

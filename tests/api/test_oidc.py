@@ -1,0 +1,338 @@
+"""Sign-in with an OpenID Provider, against a real one (panva's certified
+oidc-provider, started by the suite: tests/support/oidc.py): the whole code flow
+through its pages, sign-in of a linked identity, account creation, the refusal to
+link by email, explicit linking, unlinking rules, and tampering with the flow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from myapp.auth.models import AuthSession, MfaChallenge, OidcAuthorization, OidcIdentity
+from myapp.auth.tokens import TokenService
+from myapp.database.columns import utcnow
+from myapp.extensions import db
+from myapp.passwords import is_usable
+from myapp.users.models import User
+from tests.conftest import bearer, mails
+from tests.factories import UserFactory
+from tests.support.oidc import PROVIDER
+
+PROVIDERS = "/api/v1/auth/oidc/providers"
+IDENTITIES = "/api/v1/users/me/identities"
+
+
+def problem_of(response) -> str | None:
+    """The problem code a failed callback sends the browser to the console with."""
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    location = urlsplit(response.headers["Location"])
+    assert location.path in ("/account/signin", "/account/linked"), location
+    return parse_qs(location.query).get("problem", [None])[0]
+
+
+def identities_of(user) -> list[OidcIdentity]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(OidcIdentity).where(OidcIdentity.user_id == user.id)))
+
+
+def user_by_email(email: str) -> User | None:
+    db.session.expire_all()
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def sessions_of(user) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user.id)
+    )
+
+
+def signed_in(client, response) -> dict:
+    """After a callback that signed in: the refresh cookie works (as the console uses it)."""
+    assert response.status_code == 302
+    cookie = client.get_cookie("myapp_refresh", path="/api/v1/auth")
+    assert cookie is not None and cookie.http_only
+    csrf = client.get_cookie("myapp_csrf").value
+    refreshed = client.post(
+        "/api/v1/auth/refresh",
+        headers={"X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:5000"},
+    )
+    assert refreshed.status_code == 200, refreshed.get_json()
+    return client.get(
+        "/api/v1/users/me", headers=bearer(refreshed.get_json()["access_token"])
+    ).get_json()
+
+
+class TestProviders:
+    def test_providers_when_none_configured_is_an_empty_list(self, client):
+        response = client.get(PROVIDERS)
+
+        assert response.status_code == 200
+        assert response.get_json() == []
+
+    def test_providers_when_configured_lists_names_and_labels_only(self, client, oidc):
+        response = client.get(PROVIDERS)
+
+        assert response.get_json() == [{"name": PROVIDER, "label": "Sign in with Test ID"}]
+
+    def test_authorize_when_provider_unknown_is_404(self, client):
+        response = client.get(f"/api/v1/auth/oidc/{PROVIDER}/authorize")
+
+        assert response.status_code == 404
+        assert response.get_json()["detail"] == "No such sign-in provider."
+
+
+class TestAuthorize:
+    def test_authorize_when_asked_redirects_with_pkce_state_and_nonce_kept_server_side(
+        self, client, oidc, openid_provider
+    ):
+        response = oidc.authorize("/account/sessions")
+
+        assert response.status_code == 302
+        location = urlsplit(response.headers["Location"])
+        query = parse_qs(location.query)
+        assert f"{location.scheme}://{location.netloc}" == openid_provider.issuer
+        assert query["code_challenge_method"] == ["S256"]
+        assert query["redirect_uri"] == [
+            f"http://127.0.0.1:5000/api/v1/auth/oidc/{PROVIDER}/callback"
+        ]
+        assert {"state", "nonce", "code_challenge"} <= set(query)
+        stored = db.session.scalars(select(OidcAuthorization)).one()
+        assert stored.next_path == "/account/sessions"
+        assert query["state"][0] not in (stored.state_hash, stored.nonce)  # only its digest
+        assert stored.nonce == query["nonce"][0]
+        cookie = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc")
+        assert cookie.http_only and cookie.same_site == "Lax"
+
+    @pytest.mark.parametrize(
+        "next_path",
+        ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"],
+    )
+    def test_authorize_when_next_leaves_the_site_is_422_and_stores_nothing(
+        self, client, oidc, next_path
+    ):
+        response = client.get(
+            f"/api/v1/auth/oidc/{PROVIDER}/authorize", query_string={"next": next_path}
+        )
+
+        assert response.status_code == 422
+        assert "next" in response.get_json()["errors"]["query"]
+        assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
+
+
+class TestSignIn:
+    def test_sign_in_when_identity_new_and_email_verified_creates_a_verified_account(
+        self, client, oidc, audit_log
+    ):
+        response = oidc.sign_in("grace@example.com")
+
+        assert response.headers["Location"] == "/account"
+        user = user_by_email("grace@example.com")
+        assert user is not None and user.is_verified
+        assert not is_usable(user.password_hash)  # no password until a reset sets one
+        (identity,) = identities_of(user)
+        assert (identity.provider, identity.subject) == (PROVIDER, "grace@example.com")
+        assert signed_in(client, response)["email"] == "grace@example.com"
+        assert audit_log("oidc.account_created")[0]["user_id"] == user.id
+
+    def test_sign_in_when_identity_linked_signs_that_user_in(self, client, oidc, user, auth):
+        oidc.link(auth.headers_for(user), "ada-at-provider@example.com")
+        sessions_before = sessions_of(user)
+
+        response = oidc.sign_in("ada-at-provider@example.com")
+
+        assert response.headers["Location"] == "/account"
+        assert signed_in(client, response)["id"] == user.id
+        assert sessions_of(user) == sessions_before + 1
+        assert identities_of(user)[0].last_used_at is not None
+
+    def test_sign_in_when_email_belongs_to_an_account_never_links_it(self, client, oidc, user):
+        response = oidc.sign_in(user.email)
+
+        assert problem_of(response) == "oidc_account_exists"
+        assert identities_of(user) == []
+        assert client.get_cookie("myapp_refresh", path="/api/v1/auth") is None
+
+    def test_sign_in_when_email_unverified_creates_nothing(self, client, oidc):
+        users_before = db.session.scalar(select(func.count()).select_from(User))
+
+        response = oidc.sign_in("unverified-eve@example.com")
+
+        assert problem_of(response) == "oidc_email_unverified"
+        assert db.session.scalar(select(func.count()).select_from(User)) == users_before
+        assert db.session.scalar(select(func.count()).select_from(OidcIdentity)) == 0
+
+    def test_sign_in_when_user_has_two_factor_asks_for_the_second_step(
+        self, client, oidc, user, auth, enrolled
+    ):
+        oidc.link(enrolled.headers, "ada-at-provider@example.com")
+
+        response = oidc.sign_in("ada-at-provider@example.com")
+
+        location = urlsplit(response.headers["Location"])
+        assert location.path == "/account/signin"
+        fragment = parse_qs(location.fragment)
+        assert fragment["methods"] == ["totp,recovery_code"]
+        assert client.get_cookie("myapp_refresh", path="/api/v1/auth") is None
+        second = auth.login_mfa(fragment["mfa_token"][0], code=enrolled.authenticator.code())
+        assert second.status_code == 200
+        assert db.session.scalars(select(MfaChallenge)).all()[-1].used_at is not None
+
+    def test_sign_in_when_account_deactivated_is_refused(self, client, oidc, user, auth):
+        oidc.link(auth.headers_for(user), "ada-at-provider@example.com")
+        user.is_active = False
+        db.session.commit()
+
+        response = oidc.sign_in("ada-at-provider@example.com")
+
+        assert problem_of(response) == "oidc_inactive"
+
+
+class TestTampering:
+    def test_callback_when_state_tampered_is_refused(self, client, oidc):
+        url = oidc.callback_url("grace@example.com").replace("state=", "state=x")
+
+        response = oidc.follow(url)
+
+        assert problem_of(response) == "oidc_state"
+        assert user_by_email("grace@example.com") is None
+
+    def test_callback_when_replayed_is_refused_the_second_time(self, client, oidc):
+        url = oidc.callback_url("grace@example.com")
+        assert oidc.follow(url).headers["Location"] == "/account"
+
+        again = oidc.follow(url)
+
+        assert problem_of(again) == "oidc_state"
+
+    def test_callback_when_from_another_browser_is_refused(self, app, client, oidc):
+        url = oidc.callback_url("grace@example.com")
+        client.delete_cookie("myapp_oidc", path="/api/v1/auth/oidc")  # another browser
+
+        response = oidc.follow(url)
+
+        assert problem_of(response) == "oidc_state"
+        assert user_by_email("grace@example.com") is None
+
+    def test_callback_when_nonce_does_not_match_the_id_token_is_refused(self, client, oidc):
+        url = oidc.callback_url("grace@example.com")
+        db.session.scalars(select(OidcAuthorization)).one().nonce = "not the nonce sent"
+        db.session.commit()
+
+        response = oidc.follow(url)
+
+        assert problem_of(response) == "oidc_token"
+        assert user_by_email("grace@example.com") is None
+
+    def test_callback_when_iss_names_another_issuer_is_refused(self, client, oidc):
+        url = oidc.callback_url("grace@example.com")
+        mixed_up = url.replace("iss=http", "iss=https%3A%2F%2Fevil.example%2F&x=http")
+
+        response = oidc.follow(mixed_up)
+
+        assert problem_of(response) == "oidc_token"
+
+    def test_callback_when_provider_reports_an_error_lands_on_the_console(self, client, oidc):
+        state = parse_qs(urlsplit(oidc.authorize().headers["Location"]).query)["state"][0]
+
+        response = client.get(
+            f"/api/v1/auth/oidc/{PROVIDER}/callback",
+            query_string={"state": state, "error": "access_denied"},
+        )
+
+        assert problem_of(response) == "oidc_provider"
+
+
+class TestLinking:
+    def test_link_when_fresh_links_the_identity_and_tells_the_owner(
+        self, client, oidc, user, auth, audit_log
+    ):
+        response = oidc.link(auth.headers_for(user), "ada-at-provider@example.com")
+
+        assert response.headers["Location"] == "/account/linked"
+        (identity,) = identities_of(user)
+        assert identity.email == "ada-at-provider@example.com"
+        assert [m.subject for m in mails("oidc_linked")] == ["An account was linked to yours"]
+        assert audit_log("oidc.linked")[0]["user_id"] == user.id
+
+    def test_link_when_token_not_fresh_is_401(self, client, oidc, user, auth):
+        response = client.post(
+            f"/api/v1/auth/oidc/{PROVIDER}/link",
+            json={},
+            headers=auth.refreshed_headers_for(user),
+        )
+
+        assert response.status_code == 401
+        assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
+
+    def test_link_when_identity_linked_to_someone_else_is_refused(self, client, oidc, user, auth):
+        other = UserFactory()
+        oidc.link(auth.headers_for(other), "shared@example.com")
+
+        response = oidc.link(auth.headers_for(user), "shared@example.com")
+
+        assert problem_of(response) == "oidc_linked_elsewhere"
+        assert identities_of(user) == []
+        assert len(identities_of(other)) == 1
+
+    def test_identities_when_listed_show_the_users_own(self, client, oidc, user, auth_headers):
+        oidc.link(auth_headers, "ada-at-provider@example.com")
+
+        response = client.get(IDENTITIES, headers=auth_headers)
+
+        assert response.status_code == 200
+        (listed,) = response.get_json()
+        assert (listed["provider"], listed["email"]) == (PROVIDER, "ada-at-provider@example.com")
+
+
+class TestUnlinking:
+    def test_unlink_when_the_account_has_a_password_removes_it_and_tells_the_owner(
+        self, client, oidc, user, auth_headers
+    ):
+        oidc.link(auth_headers, "ada-at-provider@example.com")
+        identity_id = identities_of(user)[0].id
+
+        response = client.delete(f"{IDENTITIES}/{identity_id}", headers=auth_headers)
+
+        assert response.status_code == 204
+        assert identities_of(user) == []
+        assert [m.subject for m in mails("oidc_unlinked")] == ["An account was unlinked from yours"]
+
+    def test_unlink_when_last_way_to_sign_in_is_409_and_keeps_it(self, client, oidc):
+        oidc.sign_in("grace@example.com")  # an account without a password or passkey
+        user = user_by_email("grace@example.com")
+        identity_id = identities_of(user)[0].id
+
+        response = client.delete(f"{IDENTITIES}/{identity_id}", headers=fresh_headers(user))
+
+        assert response.status_code == 409
+        assert response.get_json()["detail"].startswith("This is the account's last way")
+        assert len(identities_of(user)) == 1
+        assert mails("oidc_unlinked") == []
+
+    def test_unlink_when_another_users_identity_is_404(self, client, oidc, user, auth):
+        other = UserFactory()
+        oidc.link(auth.headers_for(other), "other@example.com")
+        identity_id = identities_of(other)[0].id
+
+        response = client.delete(f"{IDENTITIES}/{identity_id}", headers=auth.headers_for(user))
+
+        assert response.status_code == 404
+        assert len(identities_of(other)) == 1
+
+
+def fresh_headers(user) -> dict[str, str]:
+    """A fresh access token of a new session of ``user``, issued as a sign-in would."""
+    now = utcnow()
+    session = AuthSession(
+        user_id=user.id,
+        refresh_jti="j",
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+    db.session.add(session)
+    db.session.commit()
+    return bearer(TokenService().issue_access(user, session.id, fresh=True).access_token)
