@@ -28,7 +28,7 @@ from myapp.auth.relying_party import (
     new_challenge,
     transports_of,
 )
-from myapp.auth.repository import MfaRepository, PasskeyRepository
+from myapp.auth.repository import MfaRepository, OidcRepository, PasskeyRepository
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict, NotFound
@@ -214,10 +214,12 @@ class PasskeyService:
         users: UserRepository,
         passkeys: Passkeys,
         factors: MfaRepository,
+        identities: OidcRepository,
         outbox: Outbox,
         uow: UnitOfWork,
     ) -> None:
         self.users = users
+        self.identities = identities
         self.passkeys = passkeys
         self.repository = passkeys.repository
         self.factors = factors
@@ -227,7 +229,12 @@ class PasskeyService:
     @classmethod
     def from_app(cls) -> PasskeyService:
         return cls(
-            UserRepository(), Passkeys.from_app(), MfaRepository(), Outbox.from_app(), UnitOfWork()
+            UserRepository(),
+            Passkeys.from_app(),
+            MfaRepository(),
+            OidcRepository(),
+            Outbox.from_app(),
+            UnitOfWork(),
         )
 
     def list(self, user: User) -> list[Passkey]:
@@ -296,12 +303,16 @@ class PasskeyService:
         return passkey
 
     def delete(self, user: User, passkey_id: str) -> None:
-        """Remove a passkey. The last one of an account without a password is
-        refused: the owner would have no way left to sign in."""
+        """Remove a passkey. The last one of an account without a password or a
+        linked provider account is refused: the owner would have no way left in."""
         with self.uow:
             passkey = self._get(user, passkey_id)
             others = self.repository.count_for_user(user.id) - 1
-            if others == 0 and not is_usable(user.password_hash):
+            if (
+                others == 0
+                and not is_usable(user.password_hash)
+                and self.identities.count_for_user(user.id) == 0
+            ):
                 raise LastWayToSignIn()
             self.repository.delete(passkey)
             if others == 0 and not self.factors.has_confirmed_totp(user.id):

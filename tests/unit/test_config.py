@@ -334,3 +334,29 @@ class TestRelyingParty:
         config = production_app(PRODUCTION_ENV, WEBAUTHN_RP_ID="example.com").config
 
         assert config["WEBAUTHN_RP_ID"] == "example.com"
+
+
+class TestOidcProviders:
+    PROVIDER = {"issuer": "https://id.example.com", "client_id": "a", "client_secret": "b"}
+
+    def test_production_when_provider_issuer_is_https_starts(self):
+        app = production_app(PRODUCTION_ENV, OIDC_PROVIDERS={"example": self.PROVIDER})
+
+        assert app.config["OIDC_PROVIDERS"]["example"]["issuer"] == "https://id.example.com"
+
+    def test_production_when_provider_issuer_is_http_refuses_naming_it(self):
+        provider = {**self.PROVIDER, "issuer": "http://id.example.com"}
+
+        with pytest.raises(ConfigurationError, match="example's issuer must be https"):
+            production_app(PRODUCTION_ENV, OIDC_PROVIDERS={"example": provider})
+
+    def test_create_app_when_provider_list_malformed_refuses_to_start(self, tmp_path):
+        with pytest.raises(ConfigurationError, match="missing 'client_secret'"):
+            create_app(
+                DevelopmentConfig({}),
+                overrides={
+                    **CHEAP_HASHING,
+                    "OIDC_PROVIDERS": {"x": {"issuer": "https://x", "client_id": "a"}},
+                },
+                instance_path=str(tmp_path),
+            )

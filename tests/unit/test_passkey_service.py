@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from myapp.auth.models import Passkey, WebAuthnCeremony, WebAuthnChallenge
 from myapp.auth.passkeys import LastWayToSignIn, Passkeys, PasskeyService
 from myapp.auth.relying_party import RelyingParty, challenge_hash, parse_assertion
-from myapp.auth.repository import MfaRepository, PasskeyRepository
+from myapp.auth.repository import MfaRepository, OidcRepository, PasskeyRepository
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.outbox.service import Outbox
 from myapp.passwords import unusable_password
@@ -136,9 +136,16 @@ class TestDelete(PasskeyTestCase):
         self.db = FakeSession()
         self.users = mock.create_autospec(UserRepository, instance=True)
         self.factors = mock.create_autospec(MfaRepository, instance=True)
+        self.identities = mock.create_autospec(OidcRepository, instance=True)
+        self.identities.count_for_user.return_value = 0
         self.outbox = mock.create_autospec(Outbox, instance=True)
         self.service = PasskeyService(
-            self.users, self.passkeys, self.factors, self.outbox, UnitOfWork(self.db)
+            self.users,
+            self.passkeys,
+            self.factors,
+            self.identities,
+            self.outbox,
+            UnitOfWork(self.db),
         )
         self.repository.get_for_user.return_value = self.stored
         self.repository.count_for_user.return_value = 1
@@ -152,6 +159,15 @@ class TestDelete(PasskeyTestCase):
 
         self.repository.delete.assert_not_called()
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+    def test_delete_when_a_linked_provider_account_remains_lets_the_last_one_go(self):
+        self.user.password_hash = unusable_password()
+        self.identities.count_for_user.return_value = 1
+
+        self.service.delete(self.user, "p1")
+
+        self.repository.delete.assert_called_once_with(self.stored)
+        self.assertEqual(self.db.commits, 1)
 
     def test_delete_when_last_second_factor_turns_two_factor_off_in_one_commit(self):
         self.service.delete(self.user, "p1")
