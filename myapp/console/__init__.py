@@ -24,6 +24,7 @@ PAGES = (
     "sessions",
     "security",
     "passkeys",
+    "linked",
     "delete",
 )
 

@@ -16,6 +16,8 @@ from playwright.sync_api import expect
 from bench.common import call
 from myapp.auth.factors import time_step, totp_code
 from myapp.extensions import mail
+from tests.support.oidc import PROVIDER as OIDC_PROVIDER
+from tests.support.oidc import OpenIdProvider
 
 pytestmark = pytest.mark.browser
 
@@ -185,6 +187,10 @@ def test_console_when_used_by_keyboard_alone_signs_in_and_confirms_for_a_fresh_a
     assert page.problems == []
 
 
+def _about_web_fonts(problem: str) -> bool:
+    return "fonts.googleapis.com" in problem or "ERR_NAME_NOT_RESOLVED" in problem
+
+
 def _wait_for_link(app, to: str, subject: str) -> str:
     """The reset email is written by the mail worker's preparer, just after the
     request commits (eager delivery in testing): wait for it briefly."""
@@ -259,3 +265,37 @@ def test_console_when_passkeys_used_enrols_signs_in_without_password_and_removes
     )
     assert status == 200 and "access_token" in tokens
     assert page.problems == []
+
+
+def test_console_when_signing_in_with_a_provider_lands_signed_in_with_the_account_linked(
+    live_server, page, browser_app
+):
+    # A real OpenID Provider that knows this server's callback.
+    provider = OpenIdProvider([f"{live_server}/api/v1/auth/oidc/{OIDC_PROVIDER}/callback"])
+    browser_app.config["OIDC_PROVIDERS"] = {OIDC_PROVIDER: provider.settings()}
+    try:
+        page.goto(f"{live_server}/account/signin")
+        page.get_by_role("button", name="Sign in with Test ID").click()
+
+        # The provider's own sign-in page, then back to the console, signed in.
+        page.locator("input[name=login]").fill("grace@example.com")
+        page.locator("input[name=password]").fill("any password")
+        page.locator("button[type=submit]").click()
+        expect(page.get_by_role("heading", name="Hello, grace")).to_be_visible()
+
+        page.get_by_role("link", name="Linked accounts").click()
+        expect(page.locator("#identities tbody tr")).to_contain_text("grace@example.com")
+
+        # An address no provider vouches for creates nothing, and the page says why.
+        page.get_by_role("button", name="Sign out", exact=True).click()
+        page.context.clear_cookies(domain="127.0.0.1")  # sign out at the provider too
+        page.get_by_role("button", name="Sign in with Test ID").click()
+        page.locator("input[name=login]").fill("unverified-eve@example.com")
+        page.locator("input[name=password]").fill("any password")
+        page.locator("button[type=submit]").click()
+        expect(page.locator("#status")).to_contain_text("has not verified your email address")
+        # The provider's dev login page asks for web fonts this offline machine cannot
+        # fetch: the test peer's problem, not the console's.
+        assert [p for p in page.problems if not _about_web_fonts(p)] == []
+    finally:
+        provider.stop()

@@ -38,6 +38,7 @@ PRIVATE = [
     ("/account/sessions", "Sessions"),
     ("/account/security", "Two-factor sign-in"),
     ("/account/passkeys", "Passkeys"),
+    ("/account/linked", "Linked accounts"),
     ("/account/delete", "Delete your account"),
 ]
 

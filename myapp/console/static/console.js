@@ -69,7 +69,38 @@ function button(label, action, attributes = {}) {
   } }, label);
 }
 
-function signInView() {
+// What the console says for a provider sign-in that failed (the callback's ?problem=).
+const PROBLEMS = {
+  oidc_state: "That sign-in expired or was started in another browser. Please try again.",
+  oidc_provider: "The provider did not sign you in. Please try again.",
+  oidc_exchange: "The provider could not be reached. Please try again later.",
+  oidc_token: "The provider's answer could not be verified. Please try again.",
+  oidc_email_unverified: "The provider has not verified your email address, so no account was created.",
+  oidc_account_exists: "An account already uses this email address. Sign in to it, then link the provider on the Linked accounts page.",
+  oidc_linked_elsewhere: "That provider account is already linked to another account.",
+  oidc_inactive: "This account is deactivated.",
+};
+
+function problemFromUrl() {
+  const code = new URLSearchParams(location.search).get("problem");
+  if (code) say(PROBLEMS[code] || "Sign-in failed. Please try again.", true);
+}
+
+async function providerButtons(next) {
+  const providers = await api("/auth/oidc/providers", { auth: false }).catch(() => []);
+  return providers.map((provider) => h("p", {}, button(provider.label, () => {
+    location.assign(`/api/v1/auth/oidc/${encodeURIComponent(provider.name)}/authorize?next=${encodeURIComponent(next)}`);
+  }, { class: "secondary" })));
+}
+
+async function signInView() {
+  // A provider sign-in that needs the second step arrives with it in the fragment.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("mfa_token")) {
+    history.replaceState({}, "", location.pathname);
+    return secondStepView(fragment.get("mfa_token"), (fragment.get("methods") || "").split(","));
+  }
+  const providers = await providerButtons("/account");
   show(
     form("Sign in", [...field("Email", "email", "email", { autocomplete: "username webauthn" }),
       ...field("Password", "password", "password", { autocomplete: "current-password" })],
@@ -84,6 +115,7 @@ function signInView() {
       await signIn("/auth/passkeys/login", { credential: await getPasskey(options) });
       return go("/account");
     }, { class: "secondary", id: "passkey-signin" })) : "",
+    ...providers,
     h("p", {}, h("a", { href: "/account/register" }, "Create an account"), " · ",
       h("a", { href: "/account/forgot" }, "Forgot your password?")),
   );
@@ -331,6 +363,31 @@ function renameView(passkey) {
     }));
 }
 
+async function linkedView() {
+  const [identities, providers] = await Promise.all([
+    api("/users/me/identities"), api("/auth/oidc/providers", { auth: false })]);
+  const rows = identities.map((identity) => h("tr", {},
+    h("td", {}, identity.provider), h("td", {}, identity.email || ""),
+    h("td", {}, new Date(identity.created_at).toLocaleString()),
+    h("td", {}, button("Unlink", async () => {
+      await withFresh(() => api(`/users/me/identities/${identity.id}`, { method: "DELETE" }));
+      await linkedView();
+      say(`Unlinked ${identity.provider}.`);
+    }, { class: "secondary", "aria-label": `Unlink ${identity.provider}` }))));
+  show(h("h1", {}, "Linked accounts"),
+    h("p", {}, "Accounts at other providers that can sign in to this one."),
+    identities.length ? h("table", { id: "identities" }, h("thead", {}, h("tr", {},
+      h("th", {}, "Provider"), h("th", {}, "Email"), h("th", {}, "Linked"),
+      h("th", {}, h("span", { class: "visually-hidden" }, "Actions")))), h("tbody", {}, rows))
+      : h("p", {}, "No linked accounts."),
+    ...providers.map((provider) => h("p", {}, button(`Link ${provider.name}`, async () => {
+      const data = await withFresh(() => api(`/auth/oidc/${encodeURIComponent(provider.name)}/link`,
+        { method: "POST", body: {} }));
+      location.assign(data.authorize_url);
+    }))));
+  problemFromUrl();
+}
+
 function deleteView() {
   show(form("Delete your account", [h("p", {}, "This cannot be undone."),
     ...field("Password", "password", "password", { autocomplete: "current-password" })],
@@ -359,6 +416,7 @@ const PRIVATE = {
   "/account/sessions": sessionsView,
   "/account/security": securityView,
   "/account/passkeys": passkeysView,
+  "/account/linked": linkedView,
   "/account/delete": deleteView,
 };
 
@@ -369,7 +427,7 @@ function fail(error) {
 
 async function route() {
   const path = location.pathname.replace(/\/$/, "");
-  if (PUBLIC[path]) return PUBLIC[path]();
+  if (PUBLIC[path]) return Promise.resolve().then(PUBLIC[path]).then(problemFromUrl).catch(fail);
   if (!signedIn() && !(await refresh())) return go("/account/signin");
   // Views may be async or not; a failure of either is shown, never thrown.
   return Promise.resolve()
