@@ -6,20 +6,23 @@ link by email, explicit linking, unlinking rules, and tampering with the flow.""
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from myapp.auth.models import AuthSession, MfaChallenge, OidcAuthorization, OidcIdentity
+from myapp.auth.oidc import DISCOVERY
 from myapp.auth.tokens import TokenService
 from myapp.database.columns import utcnow
 from myapp.extensions import db
 from myapp.passwords import is_usable
 from myapp.users.models import User
-from tests.conftest import bearer, mails
+from tests.conftest import bearer, mails, token_from
 from tests.factories import UserFactory
-from tests.support.oidc import PROVIDER
+from tests.support.oidc import PROVIDER, OidcActions, OpenIdProvider
 
 PROVIDERS = "/api/v1/auth/oidc/providers"
 IDENTITIES = "/api/v1/users/me/identities"
@@ -137,6 +140,21 @@ class TestSignIn:
         assert signed_in(client, response)["email"] == "grace@example.com"
         assert audit_log("oidc.account_created")[0]["user_id"] == user.id
 
+    def test_account_made_through_a_provider_when_reset_gets_a_password(
+        self, client, oidc, auth, outbox
+    ):
+        oidc.sign_in("grace@example.com")
+        client.post("/api/v1/auth/password-reset", json={"email": "grace@example.com"})
+
+        response = client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"token": token_from(outbox[-1]), "new_password": "grace's own passphrase"},
+        )
+
+        assert response.status_code == 204
+        login = auth.login("grace's own passphrase", email="grace@example.com")
+        assert "access_token" in login.get_json()
+
     def test_sign_in_when_identity_linked_signs_that_user_in(self, client, oidc, user, auth):
         oidc.link(auth.headers_for(user), "ada-at-provider@example.com")
         sessions_before = sessions_of(user)
@@ -188,6 +206,36 @@ class TestSignIn:
         response = oidc.sign_in("ada-at-provider@example.com")
 
         assert problem_of(response) == "oidc_inactive"
+
+
+class TestProviderKeyRotation:
+    def test_sign_in_when_provider_rotated_its_signing_key_fetches_the_new_one(self, app, client):
+        old, new = (RSAKey.generate_key(2048, parameters={"kid": kid}) for kid in ("k1", "k2"))
+        redirect_uris = [f"http://127.0.0.1:5000/api/v1/auth/oidc/{PROVIDER}/callback"]
+        provider = OpenIdProvider(redirect_uris, jwks=key_set(old))
+        app.config["OIDC_PROVIDERS"] = {PROVIDER: provider.settings()}
+        actions = OidcActions(client, provider, "http://127.0.0.1:5000")
+        try:
+            assert actions.sign_in("grace@example.com").headers["Location"] == "/account"
+            provider.stop()
+            # The same issuer, now signing with a new key (the old one still published).
+            provider = OpenIdProvider(redirect_uris, jwks=key_set(new, old), port=provider.port)
+
+            with mock.patch.object(
+                DISCOVERY, "refresh_keys", wraps=DISCOVERY.refresh_keys
+            ) as refetch:
+                response = actions.sign_in("hal@example.com")
+        finally:
+            provider.stop()
+            app.config["OIDC_PROVIDERS"] = {}
+
+        assert response.headers["Location"] == "/account"
+        assert user_by_email("hal@example.com") is not None
+        refetch.assert_called_once_with(f"http://127.0.0.1:{provider.port}", mock.ANY)
+
+
+def key_set(*keys) -> dict:
+    return {"keys": [key.as_dict(private=True) for key in keys]}
 
 
 class TestTampering:

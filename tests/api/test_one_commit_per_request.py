@@ -452,6 +452,19 @@ class TestCommitsPerRequest:
         assert response.status_code == status, response.get_json()
         assert commits.call_count == expected
 
+    def test_provider_callback_when_signing_in_commits_the_spent_state_then_the_outcome(
+        self, client, oidc, commits
+    ):
+        callback = oidc.callback_url("grace@example.com")
+        commits.reset_mock()
+
+        response = oidc.follow(callback)
+
+        assert response.headers["Location"] == "/account"
+        # Two use cases by design: the provider is asked between them, with no
+        # transaction open (ARCHITECTURE, "Sign-in with OpenID Providers").
+        assert commits.call_count == 2
+
     def test_refresh_when_token_reused_commits_the_revocation_once(self, client, ctx, commits):
         spent = ctx["login"]["refresh_token"]
         client.post("/api/v1/auth/refresh", headers=bearer(spent))

@@ -47,9 +47,11 @@ def ensure_installed() -> None:
 class OpenIdProvider:
     """The provider process, at ``issuer`` (http://127.0.0.1:PORT)."""
 
-    def __init__(self, redirect_uris: list[str], jwks: dict | None = None) -> None:
+    def __init__(
+        self, redirect_uris: list[str], jwks: dict | None = None, port: int | None = None
+    ) -> None:
         ensure_installed()
-        self.port = free_port()
+        self.port = port or free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         clients = [
             {
