@@ -36,7 +36,7 @@ from myapp.crypto import SecretBox, secret_box
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict, Forbidden, NotFound, TooManyRequests
-from myapp.outbox.compose import compose, security_notice
+from myapp.outbox.compose import compose
 from myapp.outbox.service import Outbox
 from myapp.ratelimit import Budget
 from myapp.users.models import User
@@ -405,4 +405,4 @@ class MfaService:
         self.repository.replace_recovery_codes(user.id, hashes, utcnow())
 
     def _tell(self, user: User, subject: str, what: str, *, kind: str) -> None:
-        self.outbox.queue(user.email, security_notice(subject, what), kind=kind)
+        self.outbox.queue_notice(user.email, subject, what, kind=kind)

@@ -38,7 +38,6 @@ from myapp.auth.tokens import TokenPair
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import Conflict, NotFound
-from myapp.outbox.compose import security_notice
 from myapp.outbox.service import Outbox
 from myapp.passwords import is_usable, unusable_password
 from myapp.users.models import USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, User
@@ -332,7 +331,7 @@ class OidcService:
         return settings
 
     def _tell(self, user: User, subject: str, what: str, *, kind: str) -> None:
-        self.outbox.queue(user.email, security_notice(subject, what), kind=kind)
+        self.outbox.queue_notice(user.email, subject, what, kind=kind)
 
 
 def _usernames(email: str) -> list[str]:

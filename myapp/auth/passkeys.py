@@ -32,7 +32,6 @@ from myapp.auth.repository import MfaRepository, OidcRepository, PasskeyReposito
 from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.errors import AppError, Conflict, NotFound
-from myapp.outbox.compose import security_notice
 from myapp.outbox.service import Outbox
 from myapp.passwords import is_usable
 from myapp.users.models import User
@@ -336,7 +335,7 @@ class PasskeyService:
         return passkey
 
     def _tell(self, user: User, subject: str, what: str, *, kind: str) -> None:
-        self.outbox.queue(user.email, security_notice(subject, what), kind=kind)
+        self.outbox.queue_notice(user.email, subject, what, kind=kind)
 
 
 def _split(transports: str) -> list[str]:

@@ -21,7 +21,7 @@ from myapp.database.columns import utcnow
 from myapp.database.unit_of_work import UnitOfWork
 from myapp.extensions import mail
 from myapp.mail import EmailDeliveryError, EmailService
-from myapp.outbox.compose import Composed
+from myapp.outbox.compose import Composed, security_notice
 from myapp.outbox.models import OutboxMessage, OutboxStatus
 from myapp.outbox.repository import Claimed, OutboxRepository
 
@@ -100,6 +100,10 @@ class Outbox:
         return cls(
             OutboxRepository(), UnitOfWork(), deliver_now=deliver_after_commit if eager else None
         )
+
+    def queue_notice(self, to: str, subject: str, what: str, *, kind: str) -> None:
+        """Queue a security notice: a way into the owner's account changed."""
+        self.queue(to, security_notice(subject, what), kind)
 
     def queue(self, to: str, message: Composed, kind: str) -> None:
         """A step inside the caller's use case: the message is a row of its

@@ -183,7 +183,7 @@ class TestEnrolment(MfaTestCase):
         (user_id, hashes, _), _ = self.repository.replace_recovery_codes.call_args
         self.assertEqual(hashes, [recovery_code_hash(7, normalise_recovery_code(c)) for c in codes])
         self.assertTrue(self.user.is_mfa_enabled)
-        self.assertEqual(self.outbox.queue.call_args.kwargs["kind"], "mfa_enabled")
+        self.assertEqual(self.outbox.queue_notice.call_args.kwargs["kind"], "mfa_enabled")
         self.assertEqual((self.db.commits, self.db.rollbacks), (1, 0))
 
     def test_confirm_when_code_wrong_raises_and_writes_nothing(self):
@@ -218,7 +218,7 @@ class TestRemoval(MfaTestCase):
         self.repository.delete_recovery_codes.assert_called_once_with(7)
         self.sessions.revoke_all.assert_called_once_with(7, NOW, keep="s1")
         self.assertFalse(self.user.is_mfa_enabled)
-        self.assertEqual(self.outbox.queue.call_args.kwargs["kind"], "mfa_disabled")
+        self.assertEqual(self.outbox.queue_notice.call_args.kwargs["kind"], "mfa_disabled")
         self.assertEqual(self.db.commits, 1)
 
     def test_disable_when_code_wrong_raises_and_rolls_back(self):
@@ -259,7 +259,7 @@ class TestRemoval(MfaTestCase):
         self.passkeys.repository.delete_for_user.assert_called_once_with(7)
         self.assertEqual(self.user.token_version, 1)
         self.sessions.revoke_all.assert_called_once_with(7, NOW)
-        self.assertEqual(self.outbox.queue.call_args.args[0], "ada@example.com")
+        self.assertEqual(self.outbox.queue_notice.call_args.args[0], "ada@example.com")
         self.assertEqual(self.db.commits, 1)
 
     def test_admin_reset_when_user_unknown_raises_not_found(self):

@@ -175,7 +175,7 @@ class TestDelete(PasskeyTestCase):
         self.repository.delete.assert_called_once_with(self.stored)
         self.factors.delete_recovery_codes.assert_called_once_with(7)
         self.assertFalse(self.user.is_mfa_enabled)
-        self.assertEqual(self.outbox.queue.call_args.kwargs["kind"], "passkey_removed")
+        self.assertEqual(self.outbox.queue_notice.call_args.kwargs["kind"], "passkey_removed")
         self.assertEqual(self.db.commits, 1)
 
     def test_delete_when_totp_remains_keeps_the_recovery_codes(self):
