@@ -29,7 +29,7 @@ from myapp.auth.schemas import (
     ProviderSchema,
 )
 from myapp.openapi import Blueprint, problems
-from myapp.ratelimit import rate_limit
+from myapp.ratelimit import per_user, rate_limit
 
 # Binds a pending sign-in to the browser that started it (login CSRF): httpOnly,
 # only sent to these endpoints, and Lax, since the provider's redirect back is a
@@ -70,11 +70,13 @@ def authorize(query: dict[str, str], provider: str) -> Response:
 
 
 @blp.route("/auth/oidc/<provider>/link", methods=["POST"])
-@problems(blp, 401, 404, 422)
+@problems(blp, 401, 404, 422, 429)
 @blp.doc(security=BEARER)
 @blp.arguments(LinkSchema)
 @blp.response(200, AuthorizeUrlSchema)
 @jwt_required(fresh=True)
+# Per user: each call stores a pending link (a way in, once completed).
+@per_user("RATELIMIT_MFA_CHANGES", "Too many new sign-in methods; try again later.")
 def link(data: dict[str, str], provider: str) -> Any:
     """Start linking a provider's account to this one: open ``authorize_url``.
 

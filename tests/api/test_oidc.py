@@ -315,6 +315,23 @@ class TestLinking:
         assert response.status_code == 401
         assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
 
+    def test_link_when_asked_too_often_is_429_per_user_and_stores_nothing(
+        self, app, client, oidc, auth_headers, monkeypatch
+    ):
+        monkeypatch.setitem(app.config, "RATELIMIT_MFA_CHANGES", "2 per hour")
+        for _ in range(2):
+            response = client.post(
+                f"/api/v1/auth/oidc/{PROVIDER}/link", json={}, headers=auth_headers
+            )
+            assert response.status_code == 200
+
+        response = client.post(f"/api/v1/auth/oidc/{PROVIDER}/link", json={}, headers=auth_headers)
+
+        assert response.status_code == 429
+        assert response.headers["Retry-After"]
+        assert response.get_json()["detail"] == "Too many new sign-in methods; try again later."
+        assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 2
+
     def test_link_when_identity_linked_to_someone_else_is_refused(self, client, oidc, user, auth):
         other = UserFactory()
         oidc.link(auth.headers_for(other), "shared@example.com")
