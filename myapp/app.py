@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from myapp import commands, crypto
+from myapp import commands, crypto, signing_keys
 from myapp.auth import bearer, cookies
 from myapp.auth.account import PASSWORD_RESET_EMAIL, password_reset_email
 from myapp.auth.listeners import SessionsAndVerification
@@ -20,6 +20,7 @@ from myapp.extensions import api, db, jwt, mail, migrate, passwords
 from myapp.observability import configure_logging, register_request_hooks
 from myapp.outbox.service import prepare_with
 from myapp.ratelimit import init_rate_limits
+from myapp.signing_keys import KeySetError
 from myapp.users import events as user_events
 
 
@@ -71,6 +72,7 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
     except ProviderConfigError as error:
         raise ConfigurationError(f"Refusing to start: {error}") from None
     config.provide_secret_key(app.config, app.instance_path)
+    config.provide_signing_keys(app.config, app.instance_path)
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
 
@@ -83,6 +85,10 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
     jwt.init_app(app)
     bearer.install(jwt)  # the token check and its 401 answers
+    try:  # EdDSA or RS256: sign and verify with the key set (HS256: the secret)
+        signing_keys.install(app, jwt)
+    except KeySetError as error:
+        raise ConfigurationError(f"Refusing to start: {error}") from None
     cookies.install(app)  # a missing or wrong CSRF token is a 403
     passwords.init_app(app)
     crypto.init_app(app)  # the key secrets at rest are encrypted with
@@ -112,11 +118,20 @@ def connect_domains(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from myapp import apidocs, console, health
-    from myapp.auth import mfa_routes, oidc_routes, passkey_routes
+    from myapp.auth import jwks_routes, mfa_routes, oidc_routes, passkey_routes
     from myapp.auth import routes as auth_routes
     from myapp.users import routes as user_routes
 
-    for module in (health, auth_routes, mfa_routes, passkey_routes, oidc_routes, user_routes):
+    modules = (
+        health,
+        jwks_routes,
+        auth_routes,
+        mfa_routes,
+        passkey_routes,
+        oidc_routes,
+        user_routes,
+    )
+    for module in modules:
         api.register_blueprint(module.blp)
     app.register_blueprint(apidocs.blp)  # /docs: not part of the API document
     app.register_blueprint(console.blp)  # /account: the account console (pages)

@@ -12,13 +12,14 @@ import signal
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import argon2
 import click
 from cryptography.fernet import Fernet
 from faker import Faker
-from flask import Flask
+from flask import Flask, current_app
 from marshmallow import ValidationError
 
 from myapp.auth.account import AccountService, UsernameTaken
@@ -28,6 +29,8 @@ from myapp.database.columns import utcnow
 from myapp.extensions import passwords
 from myapp.outbox.models import OutboxStatus
 from myapp.outbox.service import Delivery, MailWorker, OutboxAdmin
+from myapp.signing_keys import ALGORITHMS as SIGNING_ALGORITHMS
+from myapp.signing_keys import KeySet, KeySource, new_key_set, write_key_set
 from myapp.users.service import UserService
 
 SEED_BATCH = 1000
@@ -258,8 +261,69 @@ def rotate_encryption_key() -> None:
     click.echo(f"Re-encrypted {changed} secret(s) with the newest key.")
 
 
+@click.group("keys")
+def keys() -> None:
+    """The key set tokens are signed with (JWT_ALGORITHM EdDSA or RS256)."""
+
+
+@keys.command("generate")
+@click.option(
+    "--algorithm", type=click.Choice(sorted(SIGNING_ALGORITHMS)), default="EdDSA", show_default=True
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it here (0600)."
+)
+def keys_generate(algorithm: str, out: Path | None) -> None:
+    """Make a new key set of one key: print it, or write it to --out."""
+    key_set = new_key_set(algorithm)
+    if out is None:
+        click.echo(key_set.to_json(), nl=False)
+        return
+    if out.exists():
+        raise click.ClickException(f"{out} exists: rotate it (flask keys rotate) instead")
+    write_key_set(out, key_set)
+    click.echo(f"Wrote a {algorithm} key set to {out}; set MYAPP_JWT_PRIVATE_KEYS={out}.")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """A new key signs from now on; the previous one still verifies until pruned.
+
+    Every process reading the same file picks the new key up by itself.
+    """
+    path, key_set = _configured_key_set()
+    rotated = key_set.rotated(utcnow())
+    write_key_set(path, rotated)
+    click.echo(f"New signing key {rotated.signer.kid}; {len(rotated.keys)} key(s) in {path}.")
+
+
+@keys.command("prune")
+def keys_prune() -> None:
+    """Remove retired keys once every token they signed has expired."""
+    path, key_set = _configured_key_set()
+    config = current_app.config
+    lifetime = max(config["JWT_ACCESS_TOKEN_EXPIRES"], config["JWT_REFRESH_TOKEN_EXPIRES"])
+    pruned = key_set.pruned(utcnow(), lifetime)
+    write_key_set(path, pruned)
+    removed = len(key_set.keys) - len(pruned.keys)
+    click.echo(f"Removed {removed} retired key(s); {len(pruned.keys)} left in {path}.")
+
+
+def _configured_key_set() -> tuple[Path, KeySet]:
+    config = current_app.config
+    if config["JWT_ALGORITHM"] not in SIGNING_ALGORITHMS:
+        raise click.ClickException("JWT_ALGORITHM is HS256: there is no key set to manage")
+    source = KeySource(str(config["JWT_PRIVATE_KEYS"]), config["JWT_ALGORITHM"])
+    if source.path is None:
+        raise click.ClickException(
+            "JWT_PRIVATE_KEYS is a value, not a file: rotate by deploying a new value"
+        )
+    return source.path, source.current()
+
+
 def register(app: Flask) -> None:
     for command in (
+        keys,
         prune_tokens,
         create_admin,
         seed_users,

@@ -15,10 +15,13 @@ import secrets
 import tempfile
 from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from myapp.crypto import EncryptionKeyError, derived_key, parse_keys
+from myapp.signing_keys import ALGORITHMS as SIGNING_ALGORITHMS
+from myapp.signing_keys import new_key_set, write_key_set
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +120,13 @@ class Config:
 
     # -- JWT --------------------------------------------------------------
     # Algorithm pinned: a token that names another one (or "none") is rejected.
+    # HS256 signs with JWT_SECRET_KEY (one service); EdDSA or RS256 sign with the
+    # key set JWT_PRIVATE_KEYS, whose public keys other services fetch from
+    # /.well-known/jwks.json (JWT_DECODE_ALGORITHMS follows JWT_ALGORITHM).
     JWT_ALGORITHM = "HS256"
     JWT_DECODE_ALGORITHMS = ["HS256"]
+    # A JWK Set file path, or the set (or one PEM private key) itself; newest first.
+    JWT_PRIVATE_KEYS: str | None = None
     # Access tokens only in the Authorization header, everywhere. Browsers may ask
     # for the refresh token in an httpOnly cookie instead of the body
     # (X-Token-Transport: cookie, myapp/auth/cookies.py); only the refresh and logout
@@ -263,6 +271,24 @@ class Config:
     # Outside production, a missing ENCRYPTION_KEY is derived from SECRET_KEY.
     DERIVE_ENCRYPTION_KEY = True
 
+    def provide_signing_keys(self, config: MutableMapping[str, Any], instance_path: str) -> None:
+        """An asymmetric JWT_ALGORITHM without JWT_PRIVATE_KEYS: outside production, a
+        key set of this process (development keeps one in the instance folder)."""
+        algorithm = config["JWT_ALGORITHM"]
+        if algorithm not in ("HS256", *SIGNING_ALGORITHMS):
+            raise ConfigurationError(
+                f"Refusing to start: JWT_ALGORITHM {algorithm!r} is not HS256, EdDSA or RS256"
+            )
+        # A token naming another algorithm (or "none") is refused.
+        config["JWT_DECODE_ALGORITHMS"] = [algorithm]
+        if algorithm != "HS256" and not config.get("JWT_PRIVATE_KEYS") and self.GENERATE_KEYS:
+            config["JWT_PRIVATE_KEYS"] = self.generated_keys(algorithm, instance_path)
+
+    GENERATE_KEYS = True
+
+    def generated_keys(self, algorithm: str, instance_path: str) -> str:
+        return new_key_set(algorithm).to_json()
+
     def validate(self, config: Mapping[str, Any]) -> None:
         """Check the final configuration (after environment overrides)."""
         if config.get("ENCRYPTION_KEY"):
@@ -283,6 +309,14 @@ class DevelopmentConfig(Config):
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = instance_secret_key(instance_path)
         super().provide_secret_key(config, instance_path)
+
+    def generated_keys(self, algorithm: str, instance_path: str) -> str:
+        # Kept for restarts, like the secret key: sessions survive them.
+        path = Path(instance_path) / f"jwt_keys_{algorithm.lower()}.json"
+        if not path.exists():
+            os.makedirs(instance_path, exist_ok=True)
+            write_key_set(path, new_key_set(algorithm))
+        return str(path)
 
 
 class TestingConfig(Config):
@@ -321,6 +355,8 @@ class ProductionConfig(Config):
     RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379"
     # Its own key: SECRET_KEY and the key of the data at rest are rotated apart.
     DERIVE_ENCRYPTION_KEY = False
+    # Its own key set, shared by every process (flask keys generate).
+    GENERATE_KEYS = False
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
@@ -338,11 +374,12 @@ class ProductionConfig(Config):
         if not config.get("SECRET_KEY"):
             problems.append("SECRET_KEY is missing")
         jwt_secret = config.get("JWT_SECRET_KEY")
-        if not jwt_secret:
-            problems.append("JWT_SECRET_KEY is missing")
-        elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
-            # HS256 with a short key is brute-forceable offline from any issued token.
-            problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
+        if config.get("JWT_ALGORITHM") == "HS256":  # else the key set signs, not the secret
+            if not jwt_secret:
+                problems.append("JWT_SECRET_KEY is missing")
+            elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
+                # HS256 with a short key is brute-forceable offline from any issued token.
+                problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
         if (
             int(config.get("ARGON2_MEMORY_COST", 0)) < 19 * 1024
             or int(config.get("ARGON2_TIME_COST", 0)) < 2
@@ -352,6 +389,11 @@ class ProductionConfig(Config):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
         if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
+        if config.get("JWT_ALGORITHM") != "HS256" and not config.get("JWT_PRIVATE_KEYS"):
+            problems.append(
+                f"JWT_PRIVATE_KEYS is missing for {config.get('JWT_ALGORITHM')} "
+                "(flask keys generate makes a key set)"
+            )
         if not config.get("ENCRYPTION_KEY"):
             problems.append("ENCRYPTION_KEY is missing (flask generate-encryption-key makes one)")
         if config.get("MAIL_EAGER"):

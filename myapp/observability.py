@@ -107,6 +107,10 @@ def _assign_request_id() -> None:
     g.request_id = given if _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+# Public by nature, and worth caching: they set their own Cache-Control.
+PUBLIC_DOCUMENTS = {"/.well-known/jwks.json"}
+
+
 def _add_response_headers(response: Response) -> Response:
     headers = response.headers
     if request_id := current_request_id():
@@ -118,7 +122,7 @@ def _add_response_headers(response: Response) -> Response:
     is_console = request.path == "/account" or request.path.startswith("/account/")
     policy = DOCS_CSP if is_docs else CONSOLE_CSP if is_console else API_CSP
     headers.setdefault("Content-Security-Policy", policy)
-    if not is_docs:
+    if not is_docs and request.path not in PUBLIC_DOCUMENTS:
         # Responses carry personal data and tokens: no cache may keep them.
         headers["Cache-Control"] = "no-store"
     if current_app.config["HSTS_ENABLED"]:

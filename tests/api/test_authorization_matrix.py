@@ -22,6 +22,7 @@ ROLES = ("none", "user", "admin")
 MATRIX = [
     ("GET", "/health", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/ready", None, "access", dict(none=200, user=200, admin=200)),
+    ("GET", "/.well-known/jwks.json", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/swagger-ui/{css}", None, "access", dict(none=200, user=200, admin=200)),
     ("GET", "/docs/assets/{js}", None, "access", dict(none=200, user=200, admin=200)),

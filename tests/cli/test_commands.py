@@ -13,8 +13,10 @@ from myapp.outbox.compose import compose
 from myapp.outbox.models import OutboxMessage, OutboxStatus
 from myapp.outbox.repository import OutboxRepository
 from myapp.outbox.service import Outbox
+from myapp.signing_keys import new_key_set, parse_key_set
 from myapp.users.models import User
 from tests.factories import UserFactory
+from tests.support.database import variant_app
 
 PASSWORD = "an admin passphrase"
 
@@ -293,3 +295,49 @@ class TestMailCommands:
 
         assert result.exit_code == 2
         assert "Give message ids or --all-failed" in result.output
+
+
+class TestKeys:
+    def test_generate_when_no_file_named_prints_a_private_key_set(self, cli):
+        result = cli("keys", "generate", "--algorithm", "RS256")
+
+        assert result.exit_code == 0
+        key_set = parse_key_set(result.output, "RS256")
+        assert len(key_set.keys) == 1 and key_set.signer.retired_at is None
+
+    def test_generate_when_file_named_writes_it_readable_by_its_owner_only(self, cli, tmp_path):
+        path = tmp_path / "jwks.json"
+
+        result = cli("keys", "generate", "--out", str(path))
+
+        assert result.exit_code == 0
+        assert f"MYAPP_JWT_PRIVATE_KEYS={path}" in result.output
+        assert parse_key_set(path.read_text(), "EdDSA").signer.kid
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    def test_generate_when_file_exists_refuses_and_keeps_it(self, cli, tmp_path):
+        path = tmp_path / "jwks.json"
+        path.write_text("keep me")
+
+        result = cli("keys", "generate", "--out", str(path))
+
+        assert result.exit_code != 0
+        assert "exists: rotate it" in result.output
+        assert path.read_text() == "keep me"
+
+    @pytest.mark.parametrize("command", ["rotate", "prune"])
+    def test_rotate_and_prune_when_tokens_are_hs256_say_there_is_nothing_to_manage(
+        self, cli, command
+    ):
+        result = cli("keys", command)
+
+        assert result.exit_code != 0
+        assert "JWT_ALGORITHM is HS256" in result.output
+
+    def test_rotate_when_keys_are_a_value_not_a_file_says_how_to_rotate(self, app, tmp_path):
+        value = new_key_set("EdDSA").to_json()
+        with variant_app(JWT_ALGORITHM="EdDSA", JWT_PRIVATE_KEYS=value) as signed:
+            result = signed.test_cli_runner().invoke(args=["keys", "rotate"])
+
+        assert result.exit_code != 0
+        assert "rotate by deploying a new value" in result.output

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 import uuid
 
+import jwt as pyjwt
 import pytest
 import redis
 from limits import parse
 
 from bench.common import Gunicorn
 from myapp import config as app_config
+from myapp.signing_keys import new_key_set, write_key_set
 from tests.conftest import requires_postgresql
 from tests.support.committed import LOGIN, USER, app_on, own_database
 
@@ -27,9 +31,25 @@ def servers():
         yield from _servers(database)
 
 
-def _servers(database):
+@pytest.fixture
+def key_file(tmp_path):
+    path = tmp_path / "jwks.json"
+    write_key_set(path, new_key_set("EdDSA"))
+    return path
+
+
+@pytest.fixture
+def signed_servers(key_file):
+    """Two processes signing with one EdDSA key set file, as production's would."""
+    signed = {"MYAPP_JWT_ALGORITHM": "EdDSA", "MYAPP_JWT_PRIVATE_KEYS": str(key_file)}
+    with own_database("multiprocess") as database, app_on(database.uri):
+        yield from _servers(database, signed)
+
+
+def _servers(database, extra_env=None):
     prefix = f"myapp-multiprocess-{uuid.uuid4().hex}"
     env = {
+        **(extra_env or {}),
         **os.environ,
         "MYAPP_CONFIG": "testing",
         # One key for both, as production's processes share theirs: a token from
@@ -59,6 +79,47 @@ def login(server) -> dict:
     status, tokens = server.call("POST", "/api/v1/auth/login", LOGIN)
     assert status == 200, tokens
     return tokens
+
+
+def kid(token: str) -> str:
+    return pyjwt.get_unverified_header(token)["kid"]
+
+
+class TestKeyRotationAcrossProcesses:
+    def test_rotation_when_run_while_two_processes_serve_needs_no_restart(
+        self, signed_servers, key_file
+    ):
+        a, b = signed_servers
+        assert a.call("POST", "/api/v1/auth/register", USER)[0] == 201
+        before = login(a)
+        assert b.call("GET", "/api/v1/users/me", token=before["access_token"])[0] == 200
+
+        # The operator rotates with the CLI, against the file both processes read.
+        rotate = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "myapp", "keys", "rotate"],
+            env=signed_servers_env(key_file),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rotate.returncode == 0, rotate.stderr
+        after = login(b)
+
+        assert kid(after["access_token"]) != kid(before["access_token"])
+        assert kid(login(a)["access_token"]) == kid(after["access_token"])  # A signs anew too
+        for server in (a, b):  # old and new tokens verify on both, no restart
+            for tokens in (before, after):
+                status = server.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0]
+                assert status == 200
+
+
+def signed_servers_env(key_file) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MYAPP_CONFIG": "testing",
+        "MYAPP_JWT_ALGORITHM": "EdDSA",
+        "MYAPP_JWT_PRIVATE_KEYS": str(key_file),
+    }
 
 
 class TestTwoProcesses:

@@ -20,6 +20,7 @@ from myapp.config import (
     resolve_config,
 )
 from myapp.extensions import db
+from myapp.signing_keys import new_key_set
 
 STRONG = "s" * 32
 ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -360,3 +361,43 @@ class TestOidcProviders:
                 },
                 instance_path=str(tmp_path),
             )
+
+
+class TestSigningAlgorithm:
+    def test_production_when_asymmetric_without_keys_refuses(self):
+        with pytest.raises(ConfigurationError, match="JWT_PRIVATE_KEYS is missing for EdDSA"):
+            production_app(PRODUCTION_ENV, JWT_ALGORITHM="EdDSA")
+
+    def test_production_when_asymmetric_with_keys_needs_no_long_secret(self):
+        env = {**PRODUCTION_ENV, "JWT_SECRET_KEY": "short"}
+        keys = new_key_set("EdDSA").to_json()
+
+        app = production_app(env, JWT_ALGORITHM="EdDSA", JWT_PRIVATE_KEYS=keys)
+
+        assert app.config["JWT_DECODE_ALGORITHMS"] == ["EdDSA"]
+
+    def test_create_app_when_algorithm_unknown_refuses_naming_the_choices(self):
+        with pytest.raises(ConfigurationError, match="is not HS256, EdDSA or RS256"):
+            production_app(PRODUCTION_ENV, JWT_ALGORITHM="none")
+
+    def test_create_app_when_key_set_unreadable_refuses(self):
+        with pytest.raises(ConfigurationError, match="not a PEM key or a JWK Set"):
+            production_app(PRODUCTION_ENV, JWT_ALGORITHM="RS256", JWT_PRIVATE_KEYS="{nope")
+
+    def test_development_when_asymmetric_without_keys_keeps_a_generated_set(self, tmp_path):
+        first = dev_app(tmp_path, config=DevelopmentConfig({})).config
+        assert first["JWT_PRIVATE_KEYS"] is None  # HS256 by default: no key set
+
+        signed = create_app(
+            DevelopmentConfig({}),
+            overrides={**CHEAP_HASHING, "JWT_ALGORITHM": "EdDSA"},
+            instance_path=str(tmp_path),
+        ).config
+        again = create_app(
+            DevelopmentConfig({}),
+            overrides={**CHEAP_HASHING, "JWT_ALGORITHM": "EdDSA"},
+            instance_path=str(tmp_path),
+        ).config
+
+        assert signed["JWT_PRIVATE_KEYS"] == again["JWT_PRIVATE_KEYS"]
+        assert Path(signed["JWT_PRIVATE_KEYS"]).parent == tmp_path

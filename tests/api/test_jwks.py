@@ -1,0 +1,166 @@
+"""Asymmetric tokens (EdDSA, RS256): what other services need to verify them on
+their own. Tokens name their key; /.well-known/jwks.json publishes the public keys
+(and nothing private); a rotation signs with the new key while the old one still
+verifies; a token of an unknown key, or of another algorithm, is refused.
+
+Each test runs its own app (the algorithm is read at start-up), so none uses the
+suite's `user` fixture: on PostgreSQL that app has a connection of its own, which
+the suite's open transaction would block."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import jwt as pyjwt
+import pytest
+from werkzeug.serving import make_server
+
+from myapp.signing_keys import PUBLIC_MEMBERS, new_key_set, write_key_set
+from tests.conftest import bearer
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.support.database import variant_app
+
+JWKS = "/.well-known/jwks.json"
+ME = "/api/v1/users/me"
+
+
+@pytest.fixture(params=["EdDSA", "RS256"])
+def signed(request, tmp_path):
+    """An app signing with a key set file; its algorithm, the file, and a user's login."""
+    path = tmp_path / "jwks.json"
+    write_key_set(path, new_key_set(request.param))
+    with variant_app(JWT_ALGORITHM=request.param, JWT_PRIVATE_KEYS=str(path)) as app:
+        user = UserFactory(email="keys@example.com", username="keys")
+        client = app.test_client()
+
+        def login() -> dict:
+            body = {"email": user.email, "password": DEFAULT_PASSWORD}
+            return client.post("/api/v1/auth/login", json=body).get_json()
+
+        yield request.param, path, app, client, login
+
+
+class TestAsymmetricTokens:
+    def test_token_when_issued_names_its_key_and_verifies_with_the_published_one(self, signed):
+        algorithm, _, _, client, login = signed
+        tokens = login()
+
+        header = pyjwt.get_unverified_header(tokens["access_token"])
+        published = pyjwt.PyJWKSet.from_dict(client.get(JWKS).get_json())
+        claims = pyjwt.decode(
+            tokens["access_token"],
+            published[header["kid"]].key,
+            algorithms=[algorithm],
+            audience="myapp-api",
+            issuer="myapp",
+        )
+
+        assert header["alg"] == algorithm
+        assert claims["type"] == "access"
+        assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_jwks_when_fetched_is_public_cacheable_and_holds_nothing_private(self, signed):
+        algorithm, _, _, client, _ = signed
+
+        response = client.get(JWKS)
+
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=300"
+        for jwk in response.get_json()["keys"]:
+            assert set(jwk) <= PUBLIC_MEMBERS
+            assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(jwk)
+
+    def test_rotation_when_done_signs_anew_and_old_tokens_still_verify(self, signed):
+        algorithm, path, app, client, login = signed
+        before = login()
+        old_kid = pyjwt.get_unverified_header(before["access_token"])["kid"]
+
+        result = app.test_cli_runner().invoke(args=["keys", "rotate"])
+        after = login()
+
+        assert result.exit_code == 0, result.output
+        new_kid = pyjwt.get_unverified_header(after["access_token"])["kid"]
+        assert new_kid != old_kid
+        assert [k["kid"] for k in client.get(JWKS).get_json()["keys"]] == [new_kid, old_kid]
+        for tokens in (before, after):
+            assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_token_when_its_key_was_pruned_is_refused(self, signed):
+        algorithm, path, app, client, login = signed
+        before = login()
+        app.test_cli_runner().invoke(args=["keys", "rotate"])
+        # Pruning as if every token of the old key had expired (lifetimes of zero).
+        app.config["JWT_ACCESS_TOKEN_EXPIRES"] = app.config["JWT_REFRESH_TOKEN_EXPIRES"] = (
+            timedelta(0)
+        )
+
+        result = app.test_cli_runner().invoke(args=["keys", "prune"])
+
+        assert "Removed 1 retired key(s)" in result.output
+        response = client.get(ME, headers=bearer(before["access_token"]))
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "Invalid token."
+
+    def test_token_when_signed_with_the_shared_secret_is_refused(self, signed):
+        algorithm, _, app, client, login = signed
+        claims = pyjwt.decode(login()["access_token"], options={"verify_signature": False})
+
+        forged = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+
+        assert client.get(ME, headers=bearer(forged)).status_code == 401
+
+    def test_token_when_signed_by_a_key_of_the_same_name_not_ours_is_refused(self, signed):
+        algorithm, _, _, client, login = signed
+        tokens = login()
+        header = pyjwt.get_unverified_header(tokens["access_token"])
+        claims = pyjwt.decode(tokens["access_token"], options={"verify_signature": False})
+        impostor = new_key_set(algorithm).signer
+
+        forged = pyjwt.encode(
+            claims, impostor.private_key, algorithm=algorithm, headers={"kid": header["kid"]}
+        )
+
+        assert client.get(ME, headers=bearer(forged)).status_code == 401
+
+
+def test_jwks_when_tokens_are_hs256_is_an_empty_set(client):
+    response = client.get(JWKS)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"keys": []}  # a shared secret is never published
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE = re.compile(
+    r"<!-- verifier-example:start -->\s*```python\n(.*?)```\s*<!-- verifier-example:end -->", re.S
+)
+
+
+@pytest.fixture
+def served(signed):
+    """The signing app on a real port: the verifier fetches its JWKS over HTTP."""
+    algorithm, _, app, _, login = signed
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", login
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+class TestReadmeVerifier:
+    def test_readme_verifier_when_run_as_written_accepts_access_and_refuses_refresh(self, served):
+        base, login = served
+        code = EXAMPLE.search(README.read_text()).group(1)
+        namespace: dict = {}
+        exec(code.replace("https://accounts.example.com", base), namespace)  # noqa: S102
+        tokens = login()
+
+        claims = namespace["verify"](tokens["access_token"])
+
+        assert claims["sub"] and claims["type"] == "access"
+        with pytest.raises(pyjwt.InvalidTokenError, match="not an access token"):
+            namespace["verify"](tokens["refresh_token"])
