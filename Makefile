@@ -18,7 +18,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run worker test test-postgres test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium screenshots
+.PHONY: help install run worker test test-postgres pgbouncer test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium screenshots
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -55,7 +55,7 @@ test: install
 	$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
 	$(UNITTEST)
 
-test-postgres: install
+test-postgres: install pgbouncer
 	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql \
 		$(BIN)/pytest --cov --cov-report=term-missing $(PYTEST_ARGS)
 	TEST_DATABASE_URL=$(POSTGRES_URL) MYAPP_TEST_EXPECT_BACKEND=postgresql $(UNITTEST)
@@ -67,6 +67,14 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# Debian's PgBouncer, installed when missing: the PostgreSQL suite and the soak run
+# the app through it in transaction mode.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer; }
 
 # axe-core from the npm registry, at the version the committed lock file names.
 AXE = tests/browser/axe/node_modules/axe-core/axe.min.js
@@ -88,7 +96,7 @@ fuzz: install
 
 # Mixed workload against gunicorn + PostgreSQL; fails on any 5xx or inconsistency.
 SOAK_ARGS ?= --duration 60 --clients 8
-soak: install
+soak: install pgbouncer
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # Serving (gunicorn + wrk), isolation and suite timings -> docs/performance.md.

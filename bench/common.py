@@ -1,12 +1,16 @@
 """What the benchmark scripts and the multi-process tests share: a free port, a
-JSON HTTP call, a gunicorn process, and PostgreSQL databases to create and drop."""
+JSON HTTP call, a gunicorn process, PostgreSQL databases to create and drop, and
+PgBouncer in front of them."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -139,3 +143,70 @@ class Uvicorn(Server):
             env,
             log,
         )
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"  # Debian's package (make pgbouncer installs it)
+
+
+class PgBouncer:
+    """PgBouncer in transaction mode on 127.0.0.1, in front of the PostgreSQL at
+    127.0.0.1:5432, for any database name; stopped by ``stop``."""
+
+    def __init__(self, pool_size: int = 10) -> None:
+        binary = shutil.which("pgbouncer") or PGBOUNCER
+        if not Path(binary).exists():
+            raise RuntimeError("pgbouncer is not installed: run `make pgbouncer`")
+        self.port = free_port()
+        # Its own folder, readable by the user it drops to when started as root
+        # (PgBouncer refuses to run as root).
+        self.folder = Path(tempfile.mkdtemp(prefix="myapp-pgbouncer-"))
+        self.folder.chmod(0o755)
+        config = self.folder / "pgbouncer.ini"
+        config.write_text(
+            "[databases]\n"
+            "* = host=127.0.0.1 port=5432 user=postgres\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = any\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {pool_size}\n"
+            "max_client_conn = 500\n"
+            # psycopg sends these at connect; PgBouncer would refuse unknown ones.
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.folder / 'pgbouncer.log'}\n"
+        )
+        command = [binary]
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+            command += ["-u", "postgres"]
+        self.process = subprocess.Popen(
+            [*command, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_until_up()
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {self.process.stderr.read().decode()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("pgbouncer did not start within 10 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
-from bench.common import Gunicorn, call, postgres_database  # noqa: E402
+from bench.common import Gunicorn, PgBouncer, call, postgres_database  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_soak"
 
@@ -118,6 +118,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--database-url", default=os.environ.get("SOAK_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="serve through PgBouncer in transaction mode (make pgbouncer installs it)",
+    )
     args = parser.parse_args()
 
     url = make_url(args.database_url)
@@ -138,6 +143,12 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
+    bouncer = None
+    if args.pgbouncer:
+        # Migrations above went straight to PostgreSQL; the app goes through the pooler.
+        bouncer = PgBouncer(pool_size=args.workers)
+        env["TEST_DATABASE_URL"] = bouncer.url(url.database)
+        env["MYAPP_DATABASE_PGBOUNCER"] = "true"
     server = Gunicorn(env, workers=args.workers).wait_until_up()
     base = server.base
     stats = Stats()
@@ -155,12 +166,17 @@ def main() -> int:
         elapsed = time.monotonic() - started
     finally:
         server.stop()
+        if bouncer is not None:
+            bouncer.stop()
     problems = check_database(uri, stats)
     postgres_database(url, create=False)
 
     total = len(stats.latencies)
     quantiles = statistics.quantiles(stats.latencies, n=100) if total > 1 else [0.0] * 99
-    print(f"soak: {args.clients} clients, {args.workers} gunicorn workers, {elapsed:.1f} s")
+    through = " through PgBouncer (transaction mode)" if args.pgbouncer else ""
+    print(
+        f"soak: {args.clients} clients, {args.workers} gunicorn workers{through}, {elapsed:.1f} s"
+    )
     print(f"requests      {total} ({total / elapsed:.0f}/s)")
     print(f"by status     {dict(sorted(stats.statuses.items()))}")
     print(f"completed     {dict(sorted(stats.done.items()))}")

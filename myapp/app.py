@@ -66,6 +66,8 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
             app.config[key] = timedelta(seconds=app.config[key])
     # Cookies are Secure whenever the site is served over https (production must be).
     app.config["JWT_COOKIE_SECURE"] = str(app.config["APP_BASE_URL"]).startswith("https://")
+    if app.config["DATABASE_PGBOUNCER"]:
+        behind_pgbouncer(app.config)
     provide_webauthn(app.config)  # the passkeys' relying party, from APP_BASE_URL
     try:  # a malformed provider list is found now, not at someone's sign-in
         parse_providers(app.config["OIDC_PROVIDERS"])
@@ -75,6 +77,15 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
     config.provide_signing_keys(app.config, app.instance_path)
     config.validate(app.config)
     app.config["CONFIG_NAME"] = config.NAME
+
+
+def behind_pgbouncer(config: Any) -> None:
+    """No server-side prepared statements: in transaction mode each transaction
+    may run on another server connection, where the statement does not exist."""
+    if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app: Flask) -> None:

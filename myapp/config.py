@@ -112,6 +112,10 @@ class Config:
     # use; busier ones are trusted. See database._ping_after_idle.
     DATABASE_PING_AFTER_IDLE_SECONDS = 1.0
     SQLALCHEMY_RECORD_QUERIES = False
+    # True when PostgreSQL is reached through PgBouncer in transaction mode (before
+    # 1.21, or without max_prepared_statements): psycopg's server-side prepared
+    # statements would land on another server connection. See README Operations.
+    DATABASE_PGBOUNCER = False
 
     # -- Sessions -----------------------------------------------------------
     # However often it is refreshed, a session ends this long after its login

@@ -13,8 +13,9 @@ import jwt as pyjwt
 import pytest
 import redis
 from limits import parse
+from sqlalchemy.engine import make_url
 
-from bench.common import Gunicorn
+from bench.common import Gunicorn, PgBouncer
 from myapp import config as app_config
 from myapp.signing_keys import new_key_set, write_key_set
 from tests.conftest import requires_postgresql
@@ -46,10 +47,24 @@ def signed_servers(key_file):
         yield from _servers(database, signed)
 
 
+@pytest.fixture
+def bounced_servers():
+    """Two processes reaching PostgreSQL through PgBouncer in transaction mode."""
+    with own_database("multiprocess") as database, app_on(database.uri):
+        bouncer = PgBouncer(pool_size=1)  # every client shares one server connection
+        try:
+            through = {
+                "TEST_DATABASE_URL": bouncer.url(make_url(database.uri).database),
+                "MYAPP_DATABASE_PGBOUNCER": "true",
+            }
+            yield from _servers(database, through)
+        finally:
+            bouncer.stop()
+
+
 def _servers(database, extra_env=None):
     prefix = f"myapp-multiprocess-{uuid.uuid4().hex}"
     env = {
-        **(extra_env or {}),
         **os.environ,
         "MYAPP_CONFIG": "testing",
         # One key for both, as production's processes share theirs: a token from
@@ -59,6 +74,7 @@ def _servers(database, extra_env=None):
         "MYAPP_RATELIMIT_STORAGE_URI": REDIS_URL,
         "MYAPP_RATELIMIT_KEY_PREFIX": prefix,
         "MYAPP_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     started = []
     try:
@@ -122,24 +138,44 @@ def signed_servers_env(key_file) -> dict[str, str]:
     }
 
 
+def shared_state_scenario(a, b) -> None:
+    """What one process changes, the other honours at once."""
+    assert a.call("POST", "/api/v1/auth/register", USER)[0] == 201
+
+    # A logout on B is honoured by A at once.
+    tokens = login(a)
+    assert b.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 200
+    assert b.call("POST", "/api/v1/auth/logout", token=tokens["access_token"])[0] == 204
+    assert a.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 401
+
+    # Refresh-token reuse detected on B revokes the family on A too.
+    first = login(a)
+    status, second = a.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])
+    assert status == 200
+    assert b.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])[0] == 401
+    assert a.call("POST", "/api/v1/auth/refresh", token=second["refresh_token"])[0] == 401
+    assert a.call("GET", "/api/v1/users/me", token=second["access_token"])[0] == 401
+
+
 class TestTwoProcesses:
     def test_state_when_changed_on_one_process_is_honoured_by_the_other(self, servers):
-        a, b = servers
-        assert a.call("POST", "/api/v1/auth/register", USER)[0] == 201
+        shared_state_scenario(*servers)
 
-        # A logout on B is honoured by A at once.
+    def test_state_when_both_processes_go_through_pgbouncer_is_shared_the_same(
+        self, bounced_servers
+    ):
+        # Transaction pooling: each transaction may run on another server connection.
+        shared_state_scenario(*bounced_servers)
+        a, b = bounced_servers
         tokens = login(a)
-        assert b.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 200
-        assert b.call("POST", "/api/v1/auth/logout", token=tokens["access_token"])[0] == 204
-        assert a.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 401
-
-        # Refresh-token reuse detected on B revokes the family on A too.
-        first = login(a)
-        status, second = a.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])
-        assert status == 200
-        assert b.call("POST", "/api/v1/auth/refresh", token=first["refresh_token"])[0] == 401
-        assert a.call("POST", "/api/v1/auth/refresh", token=second["refresh_token"])[0] == 401
-        assert a.call("GET", "/api/v1/users/me", token=second["access_token"])[0] == 401
+        # Past psycopg's prepare threshold (5 runs of one statement per connection),
+        # with fewer server connections behind the pooler than clients in front.
+        for n in range(40):
+            server = (a, b)[n % 2]
+            assert server.call("GET", "/api/v1/users/me", token=tokens["access_token"])[0] == 200
+            assert (
+                server.call("GET", "/api/v1/auth/sessions", token=tokens["access_token"])[0] == 200
+            )
 
     def test_rate_limit_when_hit_on_both_processes_is_counted_once(self, servers):
         a, b = servers

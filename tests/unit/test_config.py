@@ -401,3 +401,19 @@ class TestSigningAlgorithm:
 
         assert signed["JWT_PRIVATE_KEYS"] == again["JWT_PRIVATE_KEYS"]
         assert Path(signed["JWT_PRIVATE_KEYS"]).parent == tmp_path
+
+
+class TestBehindPgBouncer:
+    def test_pgbouncer_when_on_turns_off_server_side_prepared_statements(self):
+        env = {**PRODUCTION_ENV, "DATABASE_URL": "postgresql://u@db.example/app"}
+
+        config = production_app(env, DATABASE_PGBOUNCER=True).config
+
+        # Transaction mode: a statement prepared on one server connection would be
+        # missing (or taken) on the next; psycopg must not prepare any.
+        assert config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"prepare_threshold": None}
+
+    def test_pgbouncer_when_off_leaves_the_driver_alone(self):
+        config = production_app(PRODUCTION_ENV).config
+
+        assert "connect_args" not in config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
