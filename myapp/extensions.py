@@ -1,8 +1,11 @@
 """Every Flask extension, instantiated once and initialised in ``create_app``."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import jwt as pyjwt
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended.tokens import _decode_jwt
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -34,7 +37,46 @@ if TYPE_CHECKING:
 else:
     Model = db.Model
 migrate = Migrate()
-jwt = JWTManager()
+
+
+class SingleDecodeJWTManager(JWTManager):
+    """flask-jwt-extended, decoding each token once per check instead of three times.
+
+    The library decodes the claims without verification, then the header, then
+    the whole token verified, only to hand the unverified claims to the key loader.
+    Ours choose the key from the header alone (HS256: the secret; EdDSA/RS256: the
+    ``kid``), so the header is read, then the token decoded and verified once. The
+    checks are the library's own (``_decode_jwt``). A test counts the decodes per
+    request: a library upgrade that renames this hook would show there.
+    """
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
+    ) -> dict[str, Any]:
+        header = pyjwt.get_unverified_header(encoded_token)
+        kwargs: dict[str, Any] = {
+            "algorithms": jwt_config.decode_algorithms,
+            "audience": jwt_config.decode_audience,
+            "csrf_value": csrf_value,
+            "encoded_token": encoded_token,
+            "identity_claim_key": jwt_config.identity_claim_key,
+            "issuer": jwt_config.decode_issuer,
+            "leeway": jwt_config.leeway,
+            "secret": self._decode_key_callback(header, {}),
+            "verify_aud": jwt_config.decode_audience is not None,
+            "verify_sub": jwt_config.verify_sub,
+        }
+        try:
+            decoded: dict[str, Any] = _decode_jwt(**kwargs, allow_expired=allow_expired)
+        except pyjwt.ExpiredSignatureError as error:
+            # As the library does: its expired-token handler reads these.
+            error.jwt_header = header  # type: ignore[attr-defined]
+            error.jwt_data = _decode_jwt(**kwargs, allow_expired=True)  # type: ignore[attr-defined]
+            raise
+        return decoded
+
+
+jwt = SingleDecodeJWTManager()
 api = Api()
 passwords = PasswordHasher()
 mail = Mail()

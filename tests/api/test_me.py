@@ -203,3 +203,23 @@ class TestMeTokenExpiry:
 
         assert_unauthorized(response, "Token has expired.")
         assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+class TestTokenDecodedOnce:
+    def test_me_when_called_decodes_the_token_once_and_verifies_it(
+        self, client, auth_headers, monkeypatch
+    ):
+        calls = []
+        real_decode = pyjwt.decode
+
+        def counted(token, key=None, *args, **kwargs):
+            calls.append(kwargs.get("options", {}).get("verify_signature", True))
+            return real_decode(token, key, *args, **kwargs)
+
+        monkeypatch.setattr(pyjwt, "decode", counted)
+
+        response = client.get(URL, headers=auth_headers)
+
+        assert response.status_code == 200
+        # flask-jwt-extended alone decodes twice (claims unverified, then verified).
+        assert calls == [True]
