@@ -141,6 +141,14 @@ def run(args) -> str:
     ]
     for workers, seconds in drains.items():
         lines.append(f"| {workers} | {seconds:.1f} s | {args.messages / seconds:.0f} |")
+    # Two workers claim disjoint batches (SKIP LOCKED): on 2 cores they should come
+    # close to twice one worker's rate, or the claim is the bottleneck.
+    scaling = drains[1] / drains[2]
+    lines += [
+        "",
+        f"2 workers : 1 worker, messages/s: {scaling:.2f} "
+        f"(target at least 1.50: {'yes' if scaling >= 1.5 else 'no'}).",
+    ]
     ratio = {
         name: percentile(times["known"], q) / percentile(times["unknown"], q)
         for name, q in (("p50", 0.5), ("p99", 0.99))

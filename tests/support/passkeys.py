@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
+from bench.common import call
+
 PASSKEYS = "/api/v1/auth/passkeys"
 USER_PRESENT, USER_VERIFIED, ATTESTED_DATA = 0x01, 0x04, 0x40
 ES256, EC2_KEY, P256 = -7, 2, 1
@@ -192,3 +194,14 @@ _DEVICE = SoftAuthenticator("localhost", "http://localhost")
 _UNISSUED = {"rp": {"id": "localhost"}, "user": {"id": "AAAA"}, "challenge": "bm90LWlzc3VlZA"}
 UNISSUED_REGISTRATION = _DEVICE.create(_UNISSUED)
 UNISSUED_ASSERTION = _DEVICE.get(_UNISSUED)
+
+
+def register_passkey_over_http(
+    base: str, access_token: str, authenticator: SoftAuthenticator, name: str = "Bench"
+) -> None:
+    """``register_passkey`` against a served app (bench/flows.py), over HTTP."""
+    status, options = call(base, "POST", f"{PASSKEYS}/register/options", {}, token=access_token)
+    assert status == 200, options
+    body = {"name": name, "credential": authenticator.create(options)}
+    status, answer = call(base, "POST", f"{PASSKEYS}/register", body, token=access_token)
+    assert status == 201, answer
