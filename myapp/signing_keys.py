@@ -17,6 +17,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ class SigningKey:
     jwk: dict[str, Any]  # private members included
     retired_at: datetime | None = None
 
-    @property
+    @cached_property
     def _key(self) -> Any:
+        # Loaded once per key (the check runs on every request), not per token.
         return JWKRegistry.import_key(self.jwk)
 
     @property
