@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from bench.common import call
-from bench.mfa_login import THREADS, load, password_login
+from bench.mfa_login import THREADS, in_rounds, password_login
 from tests.support.passkeys import SoftAuthenticator, register_passkey_over_http
 
 CHAINS = THREADS * 2  # more sessions than threads: no thread waits for one
@@ -152,10 +152,4 @@ def measure(
         "passkey sign-in": lambda: passkeys.run(lambda device: passkey_sign_in(base, device)),
         "password sign-in (Python client)": lambda: password_login(base, email, password),
     }
-    for operation in kinds.values():
-        load(operation, 1)  # warm-up
-    rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in kinds}
-    for _ in range(runs):
-        for name, operation in kinds.items():
-            rounds[name].append(load(operation, duration))
-    return rounds
+    return in_rounds(kinds, runs, duration)

@@ -165,6 +165,18 @@ def load(operation, duration: float) -> tuple[float, float, float]:
     return len(latencies) / elapsed, statistics.median(latencies), p99
 
 
+def in_rounds(kinds: dict, runs: int, duration: int) -> dict[str, list[tuple[float, float, float]]]:
+    """{name: [(operations/s, p50, p99) per round]}: each kind warmed up, then every
+    kind once per round, in turn, so that all see the same machine."""
+    for operation in kinds.values():
+        load(operation, 1)  # warm-up
+    rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in kinds}
+    for _ in range(runs):
+        for name, operation in kinds.items():
+            rounds[name].append(load(operation, duration))
+    return rounds
+
+
 def measure(
     base: str,
     env: dict[str, str],
@@ -181,12 +193,7 @@ def measure(
         "login (Python client)": lambda: password_login(base, email, password),
         "login + TOTP code": lambda: two_step_login(base, pool, password),
     }
-    for operation in kinds.values():
-        load(operation, 1)  # warm-up
-    rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in kinds}
-    for _ in range(runs):
-        for name, operation in kinds.items():
-            rounds[name].append(load(operation, duration))
+    rounds = in_rounds(kinds, runs, duration)
     if pool.waits:
         print(
             f"warning: two-step login waited for a fresh code {pool.waits} times", file=sys.stderr

@@ -110,7 +110,9 @@ class TestAsymmetricTokens:
 
         forged = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
 
-        assert client.get(ME, headers=bearer(forged)).status_code == 401
+        response = client.get(ME, headers=bearer(forged))
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "Invalid token."
 
     def test_token_when_signed_by_a_key_of_the_same_name_not_ours_is_refused(self, signed):
         algorithm, _, _, client, login = signed
@@ -123,7 +125,9 @@ class TestAsymmetricTokens:
             claims, impostor.private_key, algorithm=algorithm, headers={"kid": header["kid"]}
         )
 
-        assert client.get(ME, headers=bearer(forged)).status_code == 401
+        response = client.get(ME, headers=bearer(forged))
+        assert response.status_code == 401
+        assert response.get_json()["detail"] == "Invalid token."
 
 
 def test_jwks_when_tokens_are_hs256_is_an_empty_set(client):

@@ -203,9 +203,13 @@ class TestSignIn:
         user.is_active = False
         db.session.commit()
 
+        sessions_before = sessions_of(user)
+
         response = oidc.sign_in("ada-at-provider@example.com")
 
         assert problem_of(response) == "oidc_inactive"
+        assert sessions_of(user) == sessions_before
+        assert client.get_cookie("myapp_refresh", path="/api/v1/auth") is None
 
 
 class TestProviderKeyRotation:
@@ -281,6 +285,7 @@ class TestTampering:
         response = oidc.follow(mixed_up)
 
         assert problem_of(response) == "oidc_token"
+        assert user_by_email("grace@example.com") is None
 
     def test_callback_when_provider_reports_an_error_lands_on_the_console(self, client, oidc):
         state = parse_qs(urlsplit(oidc.authorize().headers["Location"]).query)["state"][0]
