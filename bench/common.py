@@ -44,6 +44,45 @@ def call(base: str, method: str, path: str, body=None, token: str | None = None)
         return 0, None
 
 
+_TICK = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def processes() -> list[tuple[int, int, str, float]]:
+    """(pid, parent pid, command name, CPU seconds used) of every live process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # Fields 4, 14 and 15 of proc(5): parent pid, user and system time in ticks.
+        cpu = (int(fields[11]) + int(fields[12])) * _TICK
+        found.append((int(entry.name), int(fields[1]), name, cpu))
+    return found
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by (this process's descendants: the servers it
+    started, and PostgreSQL's processes): read before and after a load, the
+    difference is what serving it cost each side (Linux only)."""
+    running = processes()
+    children: dict[int, list[int]] = {}
+    for pid, parent, _, _ in running:
+        children.setdefault(parent, []).append(pid)
+    mine, stack = set(), [os.getpid()]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            mine.add(child)
+            stack.append(child)
+    app = sum(cpu for pid, _, _, cpu in running if pid in mine)
+    database = sum(cpu for pid, _, name, cpu in running if name == "postgres" and pid not in mine)
+    return app, database
+
+
 def postgres_database(url, *, create: bool) -> None:
     """Drop the database of ``url`` (if it exists), then create it when asked."""
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")

@@ -30,7 +30,7 @@ from myapp.extensions import passwords
 from myapp.outbox.models import OutboxStatus
 from myapp.outbox.service import Delivery, MailWorker, OutboxAdmin
 from myapp.signing_keys import ALGORITHMS as SIGNING_ALGORITHMS
-from myapp.signing_keys import KeySet, KeySource, new_key_set, write_key_set
+from myapp.signing_keys import KeySet, KeySource, new_key_set, reload_current, write_key_set
 from myapp.users.service import UserService
 
 SEED_BATCH = 1000
@@ -289,11 +289,13 @@ def keys_generate(algorithm: str, out: Path | None) -> None:
 def keys_rotate() -> None:
     """A new key signs from now on; the previous one still verifies until pruned.
 
-    Every process reading the same file picks the new key up by itself.
+    Every process reading the same file picks the new key up by itself, within a
+    second.
     """
     path, key_set = _configured_key_set()
     rotated = key_set.rotated(utcnow())
     write_key_set(path, rotated)
+    reload_current()
     click.echo(f"New signing key {rotated.signer.kid}; {len(rotated.keys)} key(s) in {path}.")
 
 
@@ -305,6 +307,7 @@ def keys_prune() -> None:
     lifetime = max(config["JWT_ACCESS_TOKEN_EXPIRES"], config["JWT_REFRESH_TOKEN_EXPIRES"])
     pruned = key_set.pruned(utcnow(), lifetime)
     write_key_set(path, pruned)
+    reload_current()
     removed = len(key_set.keys) - len(pruned.keys)
     click.echo(f"Removed {removed} retired key(s); {len(pruned.keys)} left in {path}.")
 

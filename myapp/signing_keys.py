@@ -6,7 +6,8 @@ The set is a JWK Set, newest key first: the first signs, every key still in it
 verifies. ``rotate`` puts a new key first and marks the previous signer retired
 (``retired_at``, a member of our own); ``prune`` drops retired keys once every token
 they signed has expired. Processes that read the same file agree: each reloads it
-when the file changes, and when a token names a key it does not hold.
+when the file changes (looked at no more than once a second), and at once when a
+token names a key it does not hold.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import json
 import os
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -174,11 +177,17 @@ class KeySource:
 
     value: str
     algorithm: str
+    # Every token check asks for the set: the file's mtime is looked at no more
+    # than once a second (a stat per request was a tenth of EdDSA's extra cost).
+    # A rotation is signed with within that second; an unknown kid reloads at once.
+    check_every: float = 1.0
+    clock: Callable[[], float] = time.monotonic
     _cached: KeySet | None = None
     _mtime: float | None = None
+    _checked_at: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @property
+    @cached_property
     def path(self) -> Path | None:
         text = self.value.strip()
         return None if text.startswith(("{", "-----BEGIN")) else Path(text)
@@ -189,6 +198,9 @@ class KeySource:
             if self._cached is None:
                 self._cached = parse_key_set(self.value, self.algorithm)
             return self._cached
+        now = self.clock()
+        if self._cached is not None and now - self._checked_at < self.check_every:
+            return self._cached
         try:
             mtime = path.stat().st_mtime
         except OSError as error:
@@ -197,11 +209,13 @@ class KeySource:
             if self._cached is None or mtime != self._mtime:
                 self._cached = parse_key_set(path.read_text(), self.algorithm)
                 self._mtime = mtime
+            self._checked_at = now
             return self._cached
 
     def reload(self) -> KeySet:
         with self._lock:
             self._mtime = None
+            self._checked_at = float("-inf")
         return self.current()
 
 
@@ -224,6 +238,14 @@ def install(app: Any, manager: Any) -> None:
     manager.encode_key_loader(_encode_key)
     manager.additional_headers_loader(_headers)
     manager.decode_key_loader(_decode_key)
+
+
+def reload_current() -> None:
+    """Read the current app's key file again now (the CLI just wrote it; other
+    processes notice within a second)."""
+    source = _source()
+    if source is not None:
+        source.reload()
 
 
 def _source() -> KeySource | None:

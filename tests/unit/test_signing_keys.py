@@ -89,18 +89,42 @@ class TestRotation(unittest.TestCase):
 
 
 class TestKeySource(unittest.TestCase):
+    def setUp(self):
+        folder = TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = Path(folder.name) / "jwks.json"
+        write_key_set(self.path, new_key_set("EdDSA"))
+        self.now = 1000.0
+        self.source = KeySource(str(self.path), "EdDSA", clock=lambda: self.now)
+
+    def rotate_on_disk(self) -> str:
+        """What `flask keys rotate` does in another process; the new signer's kid."""
+        rotated = self.source.current().rotated(NOW)
+        write_key_set(self.path, rotated)
+        os.utime(self.path, (1, 1))  # a new mtime, whatever the file system's resolution
+        return rotated.signer.kid
+
     def test_file_when_rotated_by_another_process_is_read_again(self):
-        with TemporaryDirectory() as folder:
-            path = Path(folder) / "jwks.json"
-            write_key_set(path, new_key_set("EdDSA"))
-            source = KeySource(str(path), "EdDSA")
-            first = source.current().signer.kid
+        new_kid = self.rotate_on_disk()
+        self.now += 1.0
 
-            write_key_set(path, source.current().rotated(NOW))
-            os.utime(path, (1, 1))  # a new mtime, whatever the file system's resolution
+        self.assertEqual(self.source.current().signer.kid, new_kid)
+        self.assertEqual(oct(self.path.stat().st_mode & 0o777), "0o600")
 
-            self.assertNotEqual(source.current().signer.kid, first)
-            self.assertEqual(oct(path.stat().st_mode & 0o777), "0o600")
+    def test_file_when_rotated_within_a_second_of_the_last_look_is_seen_a_second_later(self):
+        first = self.source.current().signer.kid
+        new_kid = self.rotate_on_disk()
+        self.now += 0.5
+
+        self.assertEqual(self.source.current().signer.kid, first)  # no stat yet
+        self.now += 0.5
+        self.assertEqual(self.source.current().signer.kid, new_kid)
+
+    def test_reload_when_a_token_names_an_unknown_kid_reads_the_file_at_once(self):
+        self.source.current()
+        new_kid = self.rotate_on_disk()
+
+        self.assertIsNotNone(self.source.reload().find(new_kid))
 
     def test_value_when_given_is_read_once(self):
         key_set = new_key_set("EdDSA")
