@@ -18,7 +18,7 @@ POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/myapp_test
 PYTEST_ARGS ?=
 UNITTEST := $(BIN)/python -W error::DeprecationWarning -m unittest discover -s tests -t . -q
 
-.PHONY: help install run worker test test-postgres pgbouncer test-unittest test-browser fuzz soak bench tox lint format cov clean openapi chromium screenshots
+.PHONY: help install run worker test test-postgres pgbouncer test-unittest test-browser fuzz soak bench mutation tox lint format cov clean openapi chromium screenshots
 
 help:
 	@echo "make run            serve the API on http://127.0.0.1:5000 (SQLite in instance/)"
@@ -29,6 +29,7 @@ help:
 	@echo "make fuzz           long fuzzing campaign (schemathesis + hypothesis)"
 	@echo "make soak           mixed-workload soak against gunicorn + PostgreSQL"
 	@echo "make bench          benchmarks (installs wrk) -> docs/performance.md"
+	@echo "make mutation       mutation testing (mutmut) -> docs/test-strength.md"
 	@echo "make tox            tox -e py312-sqlite,py312-postgres"
 	@echo "make openapi        rewrite docs/openapi.json from the code"
 	@echo "make lint           ruff check, ruff format --check, mypy (make format fixes style)"
@@ -101,7 +102,7 @@ soak: install pgbouncer
 
 # Serving (gunicorn + wrk), isolation and suite timings -> docs/performance.md.
 BENCH_ARGS ?=
-bench: install
+bench: install pgbouncer
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
@@ -109,6 +110,13 @@ bench: install
 
 test-unittest: install
 	$(UNITTEST)
+
+# Mutation testing (mutmut): the suite's strength per file -> docs/test-strength.md.
+# Long on 2 cores, so not in CI; re-run when an issue changes myapp/. MUTATION_ARGS
+# takes mutant patterns, e.g. MUTATION_ARGS='"myapp.auth.service*"'.
+MUTATION_ARGS ?=
+mutation: install
+	$(BIN)/python bench/mutation.py $(MUTATION_ARGS)
 
 tox: install
 	$(BIN)/tox -e py312-sqlite,py312-postgres

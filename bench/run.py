@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark, one report. Prints it and writes docs/performance.md.
+"""`make bench`: every benchmark, one report, written to docs/performance.md (the
+serving and mail sections are printed as soon as they are measured).
 
 python bench/run.py [--users 100000] [--duration 10] [--runs 3] [--tests 300]
                     [--messages 2000] [--requests 300]
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: make `bench` importable
 
 from bench import isolation, mail, serve  # noqa: E402
+from bench.common import PGBOUNCER  # noqa: E402
 
 REPORT = ROOT / "docs" / "performance.md"
 PG_TESTS = "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_bench_suite"
@@ -41,12 +44,21 @@ def suite_seconds(database_url: str, workers: int | None) -> float:
     return elapsed
 
 
+def shown(section: str) -> str:
+    """Print a section as soon as it is measured: a later failure keeps it."""
+    print(section, flush=True)
+    return section
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     serve.add_arguments(parser)
     mail.add_arguments(parser)
     parser.add_argument("--tests", type=int, default=300, help="one-request tests to time")
     args = parser.parse_args()
+    # The suite's timing at the end needs PgBouncer: know now, not half an hour in.
+    if not (shutil.which("pgbouncer") or Path(PGBOUNCER).exists()):
+        raise SystemExit("pgbouncer is not installed: run `make pgbouncer` (make bench does)")
 
     sections = [
         "# Performance",
@@ -57,8 +69,8 @@ def main() -> int:
         f"--requests {args.requests}` (`make bench`). Absolute numbers on a "
         "shared 2-core machine are noise; the targets are ratios measured in the same run.",
         "",
-        serve.run(args),
-        mail.run(args),
+        shown(serve.run(args)),
+        shown(mail.run(args)),
         "## Test isolation",
         "",
         f"Median per test over {args.tests} tests that each make one request.",
@@ -77,7 +89,7 @@ def main() -> int:
     sections.append((ROOT / "bench" / "NOTES.md").read_text())
     text = "\n".join(sections)
     REPORT.write_text(text + "\n")
-    print(text)
+    print(f"wrote {REPORT}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import jwt as pyjwt
 import pytest
 
 from myapp.extensions import db
@@ -12,6 +13,11 @@ from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import enrol
 
 NEW_PASSWORD = "a brand new passphrase"
+
+
+def session_of(pair: dict) -> str:
+    """The session a token pair belongs to (its access token's ``sid``)."""
+    return pyjwt.decode(pair["access_token"], options={"verify_signature": False})["sid"]
 
 
 class TestAuditEvents:
@@ -32,18 +38,24 @@ class TestAuditEvents:
         assert entry["session_id"]
 
     @pytest.mark.parametrize(
-        ("email", "password", "reason", "known"),
+        ("email", "password", "active", "reason", "known"),
         [
-            ("nobody@example.com", DEFAULT_PASSWORD, "unknown_user", False),
-            ("ada@example.com", "wrong password!", "wrong_password", True),
+            ("nobody@example.com", DEFAULT_PASSWORD, True, "unknown_user", False),
+            ("ada@example.com", "wrong password!", True, "wrong_password", True),
+            # The answer is the same 401 for all three; only the trail tells them apart.
+            ("ada@example.com", DEFAULT_PASSWORD, False, "inactive", True),
         ],
     )
     def test_login_when_failed_logs_reason_without_what_was_typed(
-        self, client, user, audit_log, email, password, reason, known
+        self, client, user, audit_log, email, password, active, reason, known
     ):
-        client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        user.is_active = active
+        db.session.commit()
+
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
 
         (entry,) = audit_log("login.failed")
+        assert response.status_code == 401
         assert entry["reason"] == reason
         assert entry["user_id"] == (user.id if known else None)
         assert email not in str(entry) and password not in str(entry)
@@ -66,6 +78,31 @@ class TestAuditEvents:
             "login.succeeded",
             "logout.all",
         ]
+
+    def test_session_events_when_logged_name_the_session_they_ended(
+        self, client, auth, user, audit_log
+    ):
+        reused = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/refresh", headers=bearer(reused["refresh_token"]))
+        client.post("/api/v1/auth/refresh", headers=bearer(reused["refresh_token"]))  # reuse
+        logged_out = auth.login(email=user.email).get_json()
+        client.post("/api/v1/auth/logout", headers=bearer(logged_out["access_token"]))
+        current = auth.login(email=user.email).get_json()
+        revoked = auth.login(email=user.email).get_json()
+        response = client.delete(
+            f"/api/v1/auth/sessions/{session_of(revoked)}",
+            headers=bearer(current["access_token"]),
+        )
+
+        # An operator following an incident needs which session, not only whose.
+        assert response.status_code == 204
+        for event, pair in (
+            ("refresh.reuse_detected", reused),
+            ("logout", logged_out),
+            ("session.revoked", revoked),
+        ):
+            (entry,) = audit_log(event)
+            assert (entry["user_id"], entry["session_id"]) == (user.id, session_of(pair))
 
     def test_password_events_when_they_happen_are_logged(
         self, client, auth, user, outbox, audit_log

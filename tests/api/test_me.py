@@ -11,7 +11,9 @@ import pytest
 from freezegun import freeze_time
 
 from myapp.extensions import db
+from myapp.users.models import MAX_ID
 from tests.conftest import bearer
+from tests.factories import UserFactory
 
 URL = "/api/v1/users/me"
 
@@ -64,6 +66,16 @@ class TestMeSuccess:
         assert body["id"] == user.id
         assert (body["email"], body["username"]) == ("ada@example.com", "ada")
         assert "password_hash" not in body
+
+    # The token check guards the id range before querying: its edges are real users.
+    @pytest.mark.parametrize("user_id", [1, MAX_ID])
+    def test_me_when_user_id_at_an_edge_of_the_range_returns_that_user(self, client, auth, user_id):
+        edge = UserFactory(id=user_id)
+
+        response = client.get(URL, headers=auth.headers_for(edge))
+
+        assert response.status_code == 200
+        assert response.get_json()["id"] == user_id
 
 
 class TestMeRejectsBadAuthorization:

@@ -302,6 +302,26 @@ class TestLoginWithMfa:
         assert response.status_code == 401
         assert "mfa_token is invalid" in response.get_json()["detail"]
 
+    def test_second_step_when_signed_out_everywhere_twice_meanwhile_the_token_is_dead(
+        self, client, auth, user, enrolled, clock
+    ):
+        client.post("/api/v1/auth/logout-all", headers=enrolled.headers)
+        clock.tick(30)
+        again = auth.login_mfa(auth.mfa_token_for(user), code=enrolled.authenticator.code())
+        token = auth.mfa_token_for(user)
+
+        # Every sign-out everywhere ends the second steps in progress, not just the first.
+        signed_out = client.post(
+            "/api/v1/auth/logout-all", headers=bearer(again.get_json()["access_token"])
+        )
+        clock.tick(30)
+        response = auth.login_mfa(token, code=enrolled.authenticator.code())
+
+        assert signed_out.status_code == 204
+        assert response.status_code == 401
+        assert "mfa_token is invalid" in response.get_json()["detail"]
+        assert live_sessions(user) == 0
+
     def test_second_step_when_token_unknown_is_401(self, auth, enrolled):
         response = auth.login_mfa("not-a-token", code=enrolled.authenticator.code())
 

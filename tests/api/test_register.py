@@ -63,19 +63,23 @@ class TestRegisterSuccess:
         assert user_count() == 1
 
 
+EMAIL_TAKEN = "An account with this email already exists."
+USERNAME_TAKEN = "This username is taken."
+
+
 class TestRegisterConflicts:
     @pytest.mark.parametrize(
-        "payload",
+        ("payload", "detail"),
         [
-            {**VALID, "username": "someone"},
-            {**VALID, "email": "ADA@EXAMPLE.COM", "username": "someone"},
-            {**VALID, "email": "other@example.com"},
-            {**VALID, "email": "other@example.com", "username": "ADA"},
+            ({**VALID, "username": "someone"}, EMAIL_TAKEN),
+            ({**VALID, "email": "ADA@EXAMPLE.COM", "username": "someone"}, EMAIL_TAKEN),
+            ({**VALID, "email": "other@example.com"}, USERNAME_TAKEN),
+            ({**VALID, "email": "other@example.com", "username": "ADA"}, USERNAME_TAKEN),
         ],
         ids=["same-email", "email-other-case", "same-username", "username-other-case"],
     )
     def test_register_when_email_or_username_taken_returns_409_and_adds_nothing(
-        self, client, payload
+        self, client, payload, detail
     ):
         UserFactory(email="ada@example.com", username="ada")
 
@@ -84,6 +88,8 @@ class TestRegisterConflicts:
         assert response.status_code == 409
         assert response.mimetype == "application/problem+json"
         assert response.get_json()["title"] == "Conflict"
+        # Which one is taken: the client can point at the right field.
+        assert response.get_json()["detail"] == detail
         assert user_count() == 1
 
 
@@ -176,7 +182,7 @@ class TestOneMailboxOneAccount:
         response = client.post(URL, json={**VALID, "email": second, "username": "other"})
 
         assert response.status_code == 409
-        assert response.get_json()["detail"] == "An account with this email already exists."
+        assert response.get_json()["detail"] == EMAIL_TAKEN
         assert user_count() == 1
 
     def test_register_when_domain_in_punycode_stores_the_canonical_form(self, client):

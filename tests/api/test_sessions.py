@@ -179,9 +179,13 @@ class TestLogout:
 
         assert client.get(ME, headers=bearer(second["access_token"])).status_code == 200
 
+    # Not only from the first version: every sign-out everywhere must move it on.
+    @pytest.mark.parametrize("earlier_sign_outs", [0, 3])
     def test_logout_all_when_called_revokes_every_session_and_bumps_version(
-        self, client, auth, user
+        self, client, auth, user, earlier_sign_outs
     ):
+        user.token_version = earlier_sign_outs
+        db.session.commit()
         first = auth.login(email=user.email).get_json()
         second = auth.login(email=user.email).get_json()
         version = user.token_version
@@ -275,6 +279,9 @@ class TestSessionList:
 
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
+        if kind != "not-a-uuid":  # that one names no session: the router's own 404
+            # The same words whether the session is another user's or none at all.
+            assert response.get_json()["detail"] == "Session not found."
         assert sessions_of(stranger)[0].revoked_at is None
 
 

@@ -35,6 +35,11 @@ class TestGet(UserRepositoryTestCase):
     def test_get_when_id_exists_returns_user(self):
         self.assertEqual(self.repo.get(self.ada.id).email, "ada@example.com")
 
+    def test_get_when_id_is_the_largest_possible_returns_that_user(self):
+        last = UserFactory(id=MAX_ID)
+
+        self.assertEqual(self.repo.get(MAX_ID), last)
+
     def test_get_when_id_out_of_integer_range_returns_none_without_querying(self):
         for user_id in (0, -1, MAX_ID + 1, 10**20):
             with self.subTest(user_id=user_id):

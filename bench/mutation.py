@@ -1,0 +1,234 @@
+"""`make mutation`: how strong the suite is, measured. mutmut (configured in
+setup.cfg) changes `myapp/` one small thing at a time and runs the tests that
+reach the changed function; a change no test notices "survives". Prints the score
+per file and writes docs/test-strength.md with the table and every survivor.
+
+    python bench/mutation.py [--max-children 2] [MUTANT_PATTERN ...]
+    python bench/mutation.py --report-only
+
+A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
+added, its survivors. mutmut keeps its results in mutants/ and re-runs only the
+functions that changed since, so a second run is quick.
+
+Equivalent mutants (no test could tell them apart from the original) are listed in
+bench/equivalent_mutants.toml, each with its reason; they leave the score's count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "test-strength.md"
+EQUIVALENT = ROOT / "bench" / "equivalent_mutants.toml"
+
+# The issue's targets: every file of these at 90 %, the package as a whole at 85 %.
+FILE_TARGET = 0.90
+FILE_TARGET_PATHS = ("myapp/auth/", "myapp/users/", "myapp/extensions.py", "myapp/signing_keys.py")
+OVERALL_TARGET = 0.85
+# mutmut's statuses, as this report counts them: a timeout is a change the tests
+# noticed (it hung or looped), so it counts as killed.
+DETECTED = {"killed", "timeout", "caught by type check"}
+MISSED = {"survived", "no tests"}
+
+
+@dataclass
+class FileScore:
+    path: str
+    statuses: Counter = field(default_factory=Counter)
+    survivors: list[tuple[str, str]] = field(default_factory=list)  # (name, diff)
+    equivalent: list[tuple[str, str, str]] = field(default_factory=list)  # (name, diff, why)
+
+    @property
+    def detected(self) -> int:
+        return sum(self.statuses[status] for status in DETECTED)
+
+    @property
+    def counted(self) -> int:
+        """Mutants that count: detected or missed (not equivalent, not unchecked)."""
+        return self.detected + sum(self.statuses[status] for status in MISSED)
+
+    @property
+    def score(self) -> float | None:
+        return self.detected / self.counted if self.counted else None
+
+    @property
+    def has_target(self) -> bool:
+        return self.path.startswith(FILE_TARGET_PATHS)
+
+
+def change_of(diff: str) -> str:
+    """The mutant's change, stripped of the diff's headers and context: what
+    bench/equivalent_mutants.toml matches on (mutant numbers move as code changes)."""
+    lines = [
+        line[0] + " " + line[1:].strip()
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return "\n".join(lines)
+
+
+def function_of(mutant: str) -> str:
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def load_equivalents() -> dict[tuple[str, str], str]:
+    entries = tomllib.loads(EQUIVALENT.read_text())["mutant"] if EQUIVALENT.exists() else []
+    return {(entry["function"], entry["change"].strip()): entry["reason"] for entry in entries}
+
+
+def collect() -> list[FileScore]:
+    """Every mutated file's results, from mutants/ (run from the project root)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    equivalents = load_equivalents()
+    used: set[tuple[str, str]] = set()
+    scores = []
+    for path in sorted(walk_mutatable_files()):
+        data = SourceFileMutationData(path=path)
+        data.load()
+        if not data.exit_code_by_key:
+            continue
+        score = FileScore(str(path))
+        for name, exit_code in sorted(data.exit_code_by_key.items()):
+            status = status_by_exit_code[exit_code]
+            if status in MISSED:
+                diff = get_diff_for_mutant(name, path=path)
+                key = (function_of(name), change_of(diff))
+                if key in equivalents:
+                    used.add(key)
+                    score.equivalent.append((name, diff, equivalents[key]))
+                    status = "equivalent"
+                else:
+                    score.survivors.append((name, diff))
+            score.statuses[status] += 1
+        scores.append(score)
+    for function, change in sorted(set(equivalents) - used):
+        # A stale entry would hide nothing, but it says something that is no longer true.
+        print(f"note: equivalent entry matches no survivor: {function}: {change}", file=sys.stderr)
+    return scores
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def table(scores: list[FileScore]) -> tuple[list[str], float | None, list[str]]:
+    """(markdown rows, overall score, files under their target)."""
+    rows = [
+        "| file | mutants | killed | timed out | survived | no tests | equivalent | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    total = Counter()
+    under = []
+    for score in scores:
+        s = score.statuses
+        total.update(s)
+        mark = ""
+        if score.has_target and score.score is not None and score.score < FILE_TARGET:
+            under.append(score.path)
+            mark = " (under 90 %)"
+        rows.append(
+            f"| `{score.path}` | {sum(s.values())} | {s['killed']} | {s['timeout']} | "
+            f"{s['survived']} | {s['no tests']} | {s['equivalent']} | "
+            f"{percent(score.score)}{mark} |"
+        )
+    detected = sum(total[status] for status in DETECTED)
+    counted = detected + sum(total[status] for status in MISSED)
+    overall = detected / counted if counted else None
+    rows.append(
+        f"| **all of myapp/** | {sum(total.values())} | {total['killed']} | {total['timeout']} | "
+        f"{total['survived']} | {total['no tests']} | {total['equivalent']} | "
+        f"**{percent(overall)}** |"
+    )
+    return rows, overall, under
+
+
+def git(*args: str) -> str:
+    binary = shutil.which("git")
+    if binary is None:
+        return ""
+    return subprocess.run(
+        [binary, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def write_report(scores: list[FileScore]) -> bool:
+    rows, overall, under = table(scores)
+    met = not under and overall is not None and overall >= OVERALL_TARGET
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--", "myapp", "tests"):
+        commit += " with uncommitted changes"
+    lines = [
+        "# Test strength",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit} by `make mutation`"
+        " (mutmut, configured in `setup.cfg`; `bench/mutation.py` writes this page).",
+        "",
+        "Each mutant is `myapp/` with one small change: an operator, a constant, a "
+        "condition, an argument, a string. The tests that reach the changed function "
+        "run against it; if one fails, the mutant is killed. A mutant that survives is "
+        "a change of behaviour the suite would not notice. Timeouts count as killed "
+        "(the tests noticed it hang). Equivalent mutants, which no test could tell "
+        "from the original, leave the count; each is listed below with its reason "
+        "(`bench/equivalent_mutants.toml`).",
+        "",
+        f"Targets: at least {FILE_TARGET:.0%} on every file of `myapp/auth/`, `myapp/users/` "
+        f"and the token check (`myapp/extensions.py`, `myapp/signing_keys.py`), and at "
+        f"least {OVERALL_TARGET:.0%} over `myapp/`: **{'met' if met else 'not met'}**.",
+        "",
+        *rows,
+        "",
+        "## Survivors",
+        "",
+    ]
+    survivors = [survivor for score in scores for survivor in score.survivors]
+    if not survivors:
+        lines.append("None.")
+    for name, diff in survivors:
+        lines += [f"- `{name}`", "", "  ```diff", *("  " + line for line in diff.splitlines()[2:])]
+        lines += ["  ```", ""]
+    lines += ["", "## Equivalent mutants", ""]
+    equivalent = [item for score in scores for item in score.equivalent]
+    if not equivalent:
+        lines.append("None.")
+    for name, diff, reason in equivalent:
+        lines.append(f"- `{name}`: {reason}")
+        lines += ["", "  ```diff", *("  " + line for line in diff.splitlines()[2:]), "  ```", ""]
+    REPORT.write_text("\n".join(lines).rstrip() + "\n")
+
+    print("\n".join(rows))
+    print(f"\n{len(survivors)} survivors, {len(equivalent)} equivalent; wrote {REPORT}")
+    for path in under:
+        print(f"under {FILE_TARGET:.0%}: {path}")
+    print(f"targets {'met' if met else 'not met'} (overall {percent(overall)})")
+    return met
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("patterns", nargs="*", help="mutant names or globs to (re-)run")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
+    if not args.report_only:
+        command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
+        subprocess.run([*command, str(args.max_children), *args.patterns], check=True)
+    return 0 if write_report(collect()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
