@@ -128,7 +128,7 @@ def parse_key_set(text: str, algorithm: str) -> KeySet:
     try:
         if text.startswith("-----BEGIN"):
             key = JWKRegistry.import_key(text, ALGORITHMS[algorithm])
-            entries = [{**key.as_dict(private=True), "kid": key.thumbprint()}]
+            entries = [key.as_dict(private=True)]  # named by its thumbprint below
         else:
             document = json.loads(text)
             entries = document.get("keys", [document])
@@ -146,7 +146,9 @@ def parse_key_set(text: str, algorithm: str) -> KeySet:
 
 def _signing_key(entry: dict[str, Any], algorithm: str) -> SigningKey:
     retired = entry.get(RETIRED_AT)
-    jwk = {k: v for k, v in entry.items() if k not in (RETIRED_AT, "alg", "use")}
+    # "alg" and "use" may stay: the set's algorithm is JWT_ALGORITHM's, and the
+    # published set is built from the public members alone.
+    jwk = {k: v for k, v in entry.items() if k != RETIRED_AT}
     try:
         key = JWKRegistry.import_key(jwk)
     except Exception as error:  # noqa: BLE001 - joserfc raises several kinds

@@ -47,6 +47,10 @@ def sessions_of(user) -> int:
     )
 
 
+def challenge_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(WebAuthnChallenge))
+
+
 def submit_registration(client, headers, answer: dict, **body):
     return client.post(f"{PASSKEYS}/register", json={"credential": answer, **body}, headers=headers)
 
@@ -106,7 +110,7 @@ class TestRegistrationOptions:
 
         assert response.status_code == 401
         assert response.get_json()["detail"] == "A fresh token is required: log in again."
-        assert db.session.scalar(select(func.count()).select_from(WebAuthnChallenge)) == 0
+        assert challenge_count() == 0
 
 
 class TestRegistration:
@@ -563,7 +567,25 @@ class TestSecondFactor:
         response = client.post(f"{LOGIN_MFA}/passkey/options", json={"mfa_token": "nope"})
 
         assert response.status_code == 401
-        assert db.session.scalar(select(func.count()).select_from(WebAuthnChallenge)) == 0
+        assert challenge_count() == 0
+
+    @pytest.mark.parametrize("why", ["expired", "account-deactivated"])
+    def test_options_when_mfa_token_no_longer_valid_is_401_and_stores_no_challenge(
+        self, client, auth, user, passkey, clock, why
+    ):
+        mfa_token = auth.mfa_token_for(user)
+        if why == "expired":
+            clock.tick(300)
+        else:
+            user.is_active = False
+            db.session.commit()
+        challenges = challenge_count()
+
+        response = client.post(f"{LOGIN_MFA}/passkey/options", json={"mfa_token": mfa_token})
+
+        assert response.status_code == 401
+        assert "mfa_token is invalid" in response.get_json()["detail"]
+        assert challenge_count() == challenges
 
     def test_options_when_user_has_no_passkey_is_409(self, client, auth, user, enrolled):
         response = client.post(
@@ -684,4 +706,4 @@ class TestReauthentication:
         response = client.post(f"{REAUTH}/passkey/options", headers=auth_headers)
 
         assert response.status_code == 409
-        assert db.session.scalar(select(func.count()).select_from(WebAuthnChallenge)) == 0
+        assert challenge_count() == 0

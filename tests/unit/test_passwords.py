@@ -76,6 +76,8 @@ class TestPasswordHasher(unittest.TestCase):
         self.assertEqual(dummy.call_count, 2)  # the time of a check: no oracle
         self.assertFalse(is_usable(unusable))
         self.assertTrue(is_usable(self.hasher.hash("a long password!")))
+        # Per account: reset links and second steps are bound to this value.
+        self.assertNotEqual(unusable_password(), unusable)
 
     def test_verify_dummy_when_called_returns_false(self):
         self.assertFalse(self.hasher.verify_dummy("anything at all"))
