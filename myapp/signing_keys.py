@@ -180,7 +180,7 @@ class KeySource:
     value: str
     algorithm: str
     # Every token check asks for the set: the file's mtime is looked at no more
-    # than once a second (a stat per request was a tenth of EdDSA's extra cost).
+    # than once a second (a stat per request was a sixth of EdDSA's extra cost).
     # A rotation is signed with within that second; an unknown kid reloads at once.
     check_every: float = 1.0
     clock: Callable[[], float] = time.monotonic
