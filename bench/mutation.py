@@ -188,6 +188,13 @@ def write_report(scores: list[FileScore]) -> bool:
         "from the original, leave the count; each is listed below with its reason "
         "(`bench/equivalent_mutants.toml`).",
         "",
+        "A limit of the measure: mutmut gives each function the tests that were running "
+        "when it was called. Code that runs once, when the suite's app is built "
+        "(`create_app`'s steps, `bearer.install`, `PasswordHasher.init_app`), is credited "
+        "to the first test of the session and to the tests that build an app of their "
+        "own, so its mutants run against those alone: a survivor there may be one the "
+        "whole suite would catch, and needs a test that builds its own app to count.",
+        "",
         f"Targets: at least {FILE_TARGET:.0%} on every file of `myapp/auth/`, `myapp/users/` "
         f"and the token check (`myapp/extensions.py`, `myapp/signing_keys.py`), and at "
         f"least {OVERALL_TARGET:.0%} over `myapp/`: **{'met' if met else 'not met'}**.",
