@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unittest
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,7 +220,9 @@ class TestKeySource(unittest.TestCase):
     def test_file_when_missing_refuses_naming_the_setting_and_the_file(self):
         self.path.unlink()
 
-        with self.assertRaisesRegex(KeySetError, f"^JWT_PRIVATE_KEYS file {self.path}: "):
+        with self.assertRaisesRegex(
+            KeySetError, f"^JWT_PRIVATE_KEYS file {re.escape(str(self.path))}: "
+        ):
             self.source.current()
 
     def test_reload_when_a_token_names_an_unknown_kid_reads_the_file_at_once(self):
