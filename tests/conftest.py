@@ -11,6 +11,7 @@ import os
 import re
 from datetime import UTC, datetime
 
+import jwt as pyjwt
 import pytest
 from freezegun import freeze_time
 from hypothesis import settings
@@ -217,6 +218,11 @@ requires_postgresql = pytest.mark.skipif(
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header carrying ``token``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def session_of(access_token: str) -> str:
+    """The session an access token belongs to (its ``sid`` claim)."""
+    return pyjwt.decode(access_token, options={"verify_signature": False})["sid"]
 
 
 def fresh(user) -> User:

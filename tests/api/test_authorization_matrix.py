@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import uuid
 
-import jwt as pyjwt
 import pytest
 
+from tests.conftest import session_of
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.passkeys import UNISSUED_ASSERTION, UNISSUED_REGISTRATION
 
@@ -274,10 +274,6 @@ def actors(auth, user, admin_user):
     return tokens, target.id
 
 
-def sid(token: str) -> str:
-    return pyjwt.decode(token, options={"verify_signature": False})["sid"]
-
-
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(
     ("method", "path", "body", "kind", "expected"),
@@ -290,7 +286,7 @@ def test_endpoint_when_called_by_role_answers_expected_status(
     tokens, target_id = actors
     pair = tokens.get(role)
     headers = {"Authorization": f"Bearer {pair[f'{kind}_token']}"} if pair else {}
-    session_id = sid(pair["access_token"]) if pair else str(uuid.uuid4())
+    session_id = session_of(pair["access_token"]) if pair else str(uuid.uuid4())
     url = path.format(
         target=target_id,
         session=session_id,

@@ -104,6 +104,35 @@ class TestAsymmetricTokens:
         assert response.status_code == 401
         assert response.get_json()["detail"] == "Invalid token."
 
+    def test_token_failures_when_signed_asymmetrically_are_the_usual_401_problems(self, signed):
+        # The answers are wired when the app is built: this app is built here.
+        algorithm, _, app, client, login = signed
+        refreshed = client.post(
+            "/api/v1/auth/refresh", headers=bearer(login()["refresh_token"])
+        ).get_json()
+        app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=-1)
+        expired = login()["access_token"]
+
+        answers = {
+            "missing": client.get(ME),
+            "expired": client.get(ME, headers=bearer(expired)),
+            "not fresh": client.post(
+                "/api/v1/auth/passkeys/register/options",
+                json={},
+                headers=bearer(refreshed["access_token"]),
+            ),
+        }
+
+        assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 401)
+        assert {name: r.mimetype for name, r in answers.items()} == dict.fromkeys(
+            answers, "application/problem+json"
+        )
+        assert {name: r.get_json()["detail"] for name, r in answers.items()} == {
+            "missing": "Missing bearer token.",
+            "expired": "Token has expired.",
+            "not fresh": "A fresh token is required: log in again.",
+        }
+
     def test_token_when_signed_with_the_shared_secret_is_refused(self, signed):
         algorithm, _, app, client, login = signed
         claims = pyjwt.decode(login()["access_token"], options={"verify_signature": False})

@@ -479,7 +479,7 @@ class TestReauthenticate:
         return bearer(response.get_json()["access_token"])
 
     def test_reauthenticate_when_password_right_gives_a_fresh_token_of_the_same_session(
-        self, client, auth, user, app
+        self, client, auth, user, app, audit_log
     ):
         stale = self.refreshed(client, auth, user)
         sessions_before = live_sessions(user)
@@ -493,6 +493,8 @@ class TestReauthenticate:
         claims = decode(app, body["access_token"])
         assert claims["fresh"] is True
         assert claims["sid"] == decode(app, stale["Authorization"][7:])["sid"]
+        (line,) = audit_log("reauthenticated")
+        assert (line["user_id"], line["session_id"]) == (user.id, claims["sid"])
         change = client.put(
             f"{ME}/password",
             json={"current_password": DEFAULT_PASSWORD, "new_password": NEW_PASSWORD},
@@ -500,11 +502,18 @@ class TestReauthenticate:
         )
         assert change.status_code == 204
 
-    def test_reauthenticate_when_password_wrong_is_403_without_a_token(self, client, auth_headers):
+    def test_reauthenticate_when_password_wrong_is_403_without_a_token_and_audited(
+        self, client, user, auth_headers, audit_log
+    ):
         response = client.post(REAUTH, json={"password": "wrong password!"}, headers=auth_headers)
 
+        body = response.get_json()
         assert response.status_code == 403
-        assert "access_token" not in response.get_json()
+        assert body["detail"] == "The password is incorrect."
+        assert "access_token" not in body
+        (line,) = audit_log("reauthenticate.failed")
+        assert (line["user_id"], line["reason"]) == (user.id, "wrong_password")
+        assert audit_log("reauthenticated") == []
 
     def test_reauthenticate_when_mfa_on_and_no_code_is_403_naming_the_second_factor(
         self, client, enrolled

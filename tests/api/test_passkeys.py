@@ -18,7 +18,7 @@ from myapp.auth.models import (
 )
 from myapp.extensions import db
 from myapp.passwords import unusable_password
-from tests.conftest import bearer, fresh, mails
+from tests.conftest import bearer, fresh, mails, session_of
 from tests.factories import UserFactory
 from tests.support.passkeys import PASSKEYS, SoftAuthenticator, register_passkey
 
@@ -398,7 +398,9 @@ class TestPasswordlessSignIn:
         assert sessions_of(user) == sessions_before + 1
         (stored,) = passkeys_of(user)
         assert (stored.sign_count, stored.last_used_at is not None) == (1, True)
-        assert audit_log("login.succeeded")[-1]["method"] == "passkey"
+        (line,) = audit_log("login.succeeded")
+        assert (line["user_id"], line["method"]) == (user.id, "passkey")
+        assert line["session_id"] == session_of(body["access_token"])
         assert audit_log("passkey.used")[0]["passkey_id"] == passkey.id
 
     def test_sign_in_when_cookie_transport_asked_sets_the_refresh_cookie(self, client, passkey):
@@ -507,7 +509,9 @@ class TestPasswordlessSignIn:
             answer = passkey.authenticator.get(login_options(client), sign_count=0)
             assert client.post(f"{PASSKEYS}/login", json={"credential": answer}).status_code == 200
 
-    def test_sign_in_when_passkey_unknown_is_401(self, app, client, user, passkey):
+    def test_sign_in_when_passkey_unknown_is_401_and_audited_without_a_user(
+        self, app, client, user, passkey, audit_log
+    ):
         stranger = SoftAuthenticator.for_app(app)
         stranger.create(
             {"rp": {"id": app.config["WEBAUTHN_RP_ID"]}, "user": {"id": "AAAA"}, "challenge": "AA"}
@@ -518,8 +522,13 @@ class TestPasswordlessSignIn:
         )
 
         assert response.status_code == 401
+        assert response.get_json()["detail"] == SIGN_IN_FAILED
+        (line,) = audit_log("login.failed")
+        assert (line["user_id"], line["reason"]) == (None, "passkey")
 
-    def test_sign_in_when_account_deactivated_is_401(self, client, user, passkey):
+    def test_sign_in_when_account_deactivated_is_401_and_audited_with_its_user(
+        self, client, user, passkey, audit_log
+    ):
         user.is_active = False
         db.session.commit()
         sessions_before = sessions_of(user)
@@ -531,6 +540,9 @@ class TestPasswordlessSignIn:
 
         assert response.status_code == 401
         assert sessions_of(user) == sessions_before
+        # The answer cannot tell a deactivated account from a wrong passkey; the trail can.
+        (line,) = audit_log("login.failed")
+        assert (line["user_id"], line["reason"]) == (user.id, "passkey")
 
 
 class TestSecondFactor:

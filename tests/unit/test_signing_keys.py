@@ -62,6 +62,25 @@ class TestFormats(unittest.TestCase):
 
         self.assertEqual([k.kid for k in key_set.keys], [key.thumbprint()])
 
+    def test_key_set_when_written_names_each_key_and_its_algorithm_for_the_operator(self):
+        key_set = new_key_set("EdDSA").rotated(NOW)
+
+        written = json.loads(key_set.to_json())["keys"]
+
+        # An operator matches a token's kid, or the JWKS, against this file by eye.
+        self.assertEqual([e["kid"] for e in written], [k.kid for k in key_set.keys])
+        self.assertEqual([e["alg"] for e in written], ["EdDSA", "EdDSA"])
+
+    def test_new_key_when_rs256_is_3072_bits(self):
+        # 2048 (the library's default) is NIST's minimum only until 2030.
+        key = new_key_set("RS256").signer
+
+        self.assertEqual(key.public_key.key_size, 3072)
+
+    def test_new_key_when_algorithm_signs_with_a_shared_secret_refuses_naming_it(self):
+        with self.assertRaisesRegex(KeySetError, "HS256"):
+            new_key_set("HS256")
+
     def test_kid_when_the_operator_named_the_key_is_kept_through_write_and_read(self):
         (entry,) = json.loads(new_key_set("EdDSA").to_json())["keys"]
         named = {**entry, "kid": "2026-05-signing"}
