@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import ParamSpec, TypeVar
 
 from flask import current_app
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from myapp.errors import Forbidden, Unauthorized
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # OpenAPI security requirement for endpoints that take a bearer access token.
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -41,13 +42,13 @@ class SecondFactorRequired(Forbidden):
     )
 
 
-def admin_required(view: F) -> F:
+def admin_required(view: Callable[P, R]) -> Callable[P, R]:
     """A valid access token of an active administrator; 403 for anyone else, and
     (``MFA_REQUIRED_FOR_ADMINS``) for an administrator without a second factor."""
 
     @wraps(view)
     @jwt_required()
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if not current_user.is_admin:
             raise Forbidden("Administrator rights are required.")
         # An admin account opens every account: a password alone must not be enough.
@@ -55,7 +56,7 @@ def admin_required(view: F) -> F:
             raise SecondFactorRequired()
         return view(*args, **kwargs)
 
-    return cast(F, wrapper)
+    return wrapper
 
 
 def require_fresh_token() -> None:

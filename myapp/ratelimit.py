@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt_identity
@@ -35,6 +35,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from myapp.errors import TooManyRequests, Unavailable, handle_app_error
 
 EXTENSION_KEY = "myapp.limiter"
+P = ParamSpec("P")
+R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -148,16 +150,16 @@ class Budget:
             )
 
 
-def per_user(config_key: str, message: str) -> Callable[[F], F]:
+def per_user(config_key: str, message: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Inside ``jwt_required``: each call spends one use of the caller's budget
     ``config[config_key]``. Views that name the same key share one budget."""
 
-    def decorate(view: F) -> F:
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             Budget.of(current_app, config_key, message).spend(str(get_jwt_identity()))
             return view(*args, **kwargs)
 
-        return cast(F, wrapper)
+        return wrapper
 
     return decorate

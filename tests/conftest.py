@@ -15,9 +15,10 @@ import jwt as pyjwt
 import pytest
 from freezegun import freeze_time
 from hypothesis import settings
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
+from myapp.auth.models import AuthSession
 from myapp.extensions import db, mail
 from myapp.observability import JSONFormatter
 from myapp.outbox.models import OutboxMessage
@@ -229,6 +230,15 @@ def fresh(user) -> User:
     """The user's row as the database has it now (after requests changed it)."""
     db.session.expire_all()
     return db.session.get(User, user.id)
+
+
+def live_sessions(user) -> int:
+    """How many of the user's sessions are live (not revoked), as stored now."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+    )
 
 
 def mails(kind: str) -> list[OutboxMessage]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, after_this_request, current_app, request
@@ -36,7 +36,8 @@ from flask_jwt_extended.exceptions import CSRFError
 from myapp.auth.tokens import TokenPair
 from myapp.errors import Forbidden, handle_app_error
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TRANSPORT_HEADER = "X-Token-Transport"
 COOKIE_TRANSPORT = "cookie"
@@ -86,27 +87,27 @@ def clear_cookies() -> None:
         return response
 
 
-def refresh_token_required(view: F) -> F:
+def refresh_token_required(view: Callable[P, R]) -> Callable[P, R]:
     """A refresh token from the Authorization header or the cookie; from the cookie,
     with a CSRF token and a trusted origin."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         verify_jwt_in_request(refresh=True, locations=["headers", "cookies"])
         if get_jwt_request_location() == "cookies":
             require_trusted_origin()
         return view(*args, **kwargs)
 
-    return cast(F, wrapper)
+    return wrapper
 
 
-def access_token_or_refresh_cookie(view: F) -> F:
+def access_token_or_refresh_cookie(view: Callable[P, R]) -> Callable[P, R]:
     """An access token in the Authorization header or, with no such header, the
     refresh cookie (with its CSRF token and a trusted origin): logout works for a
     page that has lost its in-memory access token."""
 
     @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         cookie = current_app.config["JWT_REFRESH_COOKIE_NAME"]
         if "Authorization" not in request.headers and cookie in request.cookies:
             verify_jwt_in_request(refresh=True, locations=["cookies"])
@@ -115,7 +116,7 @@ def access_token_or_refresh_cookie(view: F) -> F:
             verify_jwt_in_request()
         return view(*args, **kwargs)
 
-    return cast(F, wrapper)
+    return wrapper
 
 
 def require_trusted_origin() -> None:

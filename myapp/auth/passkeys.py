@@ -138,7 +138,7 @@ class Passkeys:
             )
         except CredentialRejected as error:
             return self._refuse(error.reason, ceremony, user)
-        if not self.repository.use(passkey.id, assertion.sign_count, now):
+        if not self.repository.use(passkey.id, assertion.sign_count, assertion.backed_up, now):
             # The counter went back: two authenticators hold this key (a clone).
             audit(
                 "passkey.counter_regressed",

@@ -324,10 +324,11 @@ class PasskeyRepository(Repository):
             select(Passkey.user_handle).where(Passkey.user_id == user_id).limit(1)
         )
 
-    def use(self, passkey_id: str, sign_count: int, now: datetime) -> bool:
+    def use(self, passkey_id: str, sign_count: int, backed_up: bool, now: datetime) -> bool:
         """Record a use with the authenticator's new counter, if it went forward
-        (or the authenticator keeps none: 0 and 0); False, changing nothing, for a
-        counter that did not: a cloned authenticator, or a replayed assertion.
+        (or the authenticator keeps none: 0 and 0), and the key's backup state as
+        it is now (WebAuthn: a key may start syncing later); False, changing nothing,
+        for a counter that did not: a cloned authenticator, or a replayed assertion.
         A compare-and-swap: of two uses with one counter value, one wins."""
         result = self.session.execute(
             update(Passkey)
@@ -335,7 +336,7 @@ class PasskeyRepository(Repository):
                 Passkey.id == passkey_id,
                 (Passkey.sign_count < sign_count) | ((Passkey.sign_count == 0) & (sign_count == 0)),
             )
-            .values(sign_count=sign_count, last_used_at=now)
+            .values(sign_count=sign_count, backed_up=backed_up, last_used_at=now)
         )
         return self.matched(result) == 1
 

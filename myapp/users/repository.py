@@ -186,6 +186,7 @@ class UserRepository(Repository):
     def save(self, user: User) -> User:
         """Write the user's pending changes now (flush), ``DuplicateUserError`` as in
         ``add``; after that error the use case must roll back (its unit of work does)."""
+        self.session.add(user)  # a no-op for a loaded user; a detached one is attached
         try:
             self.session.flush()
         except IntegrityError as error:

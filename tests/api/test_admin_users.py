@@ -9,6 +9,7 @@ from freezegun import freeze_time
 
 from myapp.extensions import db
 from myapp.users.models import User
+from tests.conftest import live_sessions
 from tests.factories import UserFactory
 
 USERS = "/api/v1/users"
@@ -187,16 +188,20 @@ class TestAdminUpdateUser:
         ]
 
     @pytest.mark.parametrize("change", [{"is_active": False}, {"is_admin": False}])
-    def test_update_when_access_removed_revokes_users_tokens_at_once(
+    def test_update_when_access_removed_revokes_users_tokens_and_sessions_at_once(
         self, client, auth, admin_headers, change
     ):
         target = UserFactory(is_admin=True)
         headers = auth.headers_for(target)
+        bystander = UserFactory()
+        auth.headers_for(bystander)
 
         response = client.patch(f"{USERS}/{target.id}", json=change, headers=admin_headers)
 
         assert response.status_code == 200
         assert client.get(f"{USERS}/me", headers=headers).status_code == 401
+        # The rows too: the user's session list is empty, nobody else's is touched.
+        assert (live_sessions(target), live_sessions(bystander)) == (0, 1)
 
     @pytest.mark.parametrize("change", [{"is_active": False}, {"is_admin": False}])
     def test_update_when_admin_locks_out_self_returns_409_and_changes_nothing(

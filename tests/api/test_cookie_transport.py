@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from myapp.auth.models import AuthSession
 from myapp.extensions import db
-from tests.conftest import bearer
+from tests.conftest import bearer, live_sessions
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.database import variant_app
 
@@ -54,17 +54,6 @@ def csrf_of(client) -> str:
 def from_site(client, **extra) -> dict[str, str]:
     """What the console page sends with a cookie request."""
     return {"X-CSRF-Token": csrf_of(client), "Origin": SITE, **extra}
-
-
-def live_sessions(user) -> int:
-    db.session.expire_all()
-    return len(
-        db.session.scalars(
-            select(AuthSession).where(
-                AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None)
-            )
-        ).all()
-    )
 
 
 class TestCookieLogin:

@@ -15,9 +15,9 @@ from flask_jwt_extended import decode_token
 from sqlalchemy import func, select
 
 from myapp.auth.factors import RECOVERY_ALPHABET
-from myapp.auth.models import AuthSession, MfaChallenge, RecoveryCode, TotpCredential
+from myapp.auth.models import MfaChallenge, RecoveryCode, TotpCredential
 from myapp.extensions import db
-from tests.conftest import bearer, fresh, mails
+from tests.conftest import bearer, fresh, live_sessions, mails
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import MFA, Authenticator, enrol
 
@@ -28,14 +28,6 @@ NEW_PASSWORD = "a brand new passphrase"
 RECOVERY_CODE_SHAPE = re.compile(
     rf"\A[{RECOVERY_ALPHABET}]{{4}}(-[{RECOVERY_ALPHABET}]{{4}}){{2}}\Z"
 )
-
-
-def live_sessions(user) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(AuthSession)
-        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-    )
 
 
 def unused_recovery_codes(user) -> int:

@@ -25,6 +25,7 @@ from bench.common import call
 
 PASSKEYS = "/api/v1/auth/passkeys"
 USER_PRESENT, USER_VERIFIED, ATTESTED_DATA = 0x01, 0x04, 0x40
+BACKUP_ELIGIBLE, BACKED_UP = 0x08, 0x10
 ES256, EC2_KEY, P256 = -7, 2, 1
 
 
@@ -106,14 +107,17 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         user_verified: bool = True,
         sign_count: int | None = None,
+        backed_up: bool = False,
     ) -> dict:
         """An assertion over ``options``' challenge by ``credential`` (default: the
         first one the options allow, or with none listed, the first resident one).
-        The counter goes up by one, as real devices do, unless ``sign_count`` says."""
+        The counter goes up by one, as real devices do, unless ``sign_count`` says.
+        ``backed_up``: the key is now synced (a password manager's copy)."""
         credential = credential or self._pick(options)
         credential.sign_count = credential.sign_count + 1 if sign_count is None else sign_count
+        backup = BACKUP_ELIGIBLE | BACKED_UP if backed_up else 0
         auth_data = self._auth_data(
-            rp_id or credential.rp_id, user_verified, credential.sign_count, 0
+            rp_id or credential.rp_id, user_verified, credential.sign_count, backup
         )
         client_data = self._client_data("webauthn.get", options["challenge"], origin)
         signature = credential.key.sign(

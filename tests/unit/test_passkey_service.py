@@ -61,12 +61,21 @@ class PasskeyTestCase(unittest.TestCase):
 
 
 class TestVerify(PasskeyTestCase):
-    def test_verify_when_everything_holds_records_the_new_counter(self):
-        use = self.passkeys.verify(self.answer(), WebAuthnCeremony.SECOND_FACTOR, self.user)
+    def test_verify_when_everything_holds_records_the_new_counter_and_backup_state(self):
+        for backed_up in (False, True):
+            with self.subTest(backed_up=backed_up):
+                self.repository.reset_mock()
+                answer = self.answer(backed_up=backed_up)
 
-        self.assertEqual((use.passkey, use.user_id), (self.stored, 7))
-        self.repository.take_challenge.assert_called_once_with(challenge_hash(b"challenge"), NOW)
-        self.repository.use.assert_called_once_with("p1", 1, NOW)
+                use = self.passkeys.verify(answer, WebAuthnCeremony.SECOND_FACTOR, self.user)
+
+                self.assertEqual((use.passkey, use.user_id), (self.stored, 7))
+                self.repository.take_challenge.assert_called_once_with(
+                    challenge_hash(b"challenge"), NOW
+                )
+                self.repository.use.assert_called_once_with(
+                    "p1", self.device.credentials[0].sign_count, backed_up, NOW
+                )
 
     def test_verify_when_challenge_unknown_or_spent_looks_no_further(self):
         self.repository.take_challenge.return_value = None
