@@ -4,6 +4,7 @@ reach the changed function; a change no test notices "survives". Prints the scor
 per file and writes docs/test-strength.md with the table and every survivor.
 
     python bench/mutation.py [--max-children 2] [MUTANT_PATTERN ...]
+    python bench/mutation.py --unfinished [myapp/auth/ ...]   # not run or survived
     python bench/mutation.py --report-only
 
 A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
@@ -232,16 +233,46 @@ def write_report(scores: list[FileScore]) -> bool:
     return met
 
 
+def unfinished(scores: list[FileScore], paths: list[str]) -> list[str]:
+    """The mutants of ``paths`` (prefixes; all of myapp/ when empty) that have not
+    run or survived: what is left to do after tests were added, by name, so that
+    mutants already killed are not run again."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+
+    names = []
+    for score in scores:
+        if paths and not score.path.startswith(tuple(paths)):
+            continue
+        data = SourceFileMutationData(path=Path(score.path))
+        data.load()
+        for name, exit_code in data.exit_code_by_key.items():
+            if status_by_exit_code[exit_code] in MISSED | {"not checked"}:
+                names.append(name)
+    return sorted(names)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="mutant names or globs to (re-)run")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="run only the mutants not yet run or surviving, of the files the patterns "
+        "start (myapp/auth/ ...), all files when none",
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
-    if not args.report_only:
+    patterns = args.patterns
+    if args.unfinished:
+        patterns = unfinished(collect(), args.patterns)
+        if not patterns:
+            print("nothing unfinished")
+    if not args.report_only and (patterns or not args.unfinished):
         command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
-        subprocess.run([*command, str(args.max_children), *args.patterns], check=True)
+        subprocess.run([*command, str(args.max_children), *patterns], check=True)
     return 0 if write_report(collect()) else 1
 
 
