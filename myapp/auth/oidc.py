@@ -208,12 +208,12 @@ class OidcService:
             code=code, code_verifier=pending.code_verifier, nonce=pending.nonce, iss=iss
         )
         if pending.link_user_id is not None:
-            return self._link(pending, identity)
+            return self._link(pending, pending.link_user_id, identity)
         return self._sign_in(pending, identity, client)
 
-    def _link(self, pending: Pending, identity: ProviderIdentity) -> Linked:
+    def _link(self, pending: Pending, user_id: int, identity: ProviderIdentity) -> Linked:
         with self.uow:
-            user = self.users.get(pending.link_user_id or 0)
+            user = self.users.get(user_id)
             if user is None or not user.is_active:
                 raise OidcFailure("oidc_state", "the linking user is gone")
             existing = self.repository.identity(pending.provider, identity.subject)

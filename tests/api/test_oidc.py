@@ -23,6 +23,7 @@ from myapp.users.models import User
 from tests.conftest import bearer, mails, token_from
 from tests.factories import UserFactory
 from tests.support.oidc import PROVIDER, OidcActions, OpenIdProvider
+from tests.support.passkeys import register_passkey
 
 PROVIDERS = "/api/v1/auth/oidc/providers"
 IDENTITIES = "/api/v1/users/me/identities"
@@ -308,7 +309,36 @@ class TestLinking:
         (identity,) = identities_of(user)
         assert identity.email == "ada-at-provider@example.com"
         assert [m.subject for m in mails("oidc_linked")] == ["An account was linked to yours"]
-        assert audit_log("oidc.linked")[0]["user_id"] == user.id
+        (line,) = audit_log("oidc.linked")
+        assert (line["user_id"], line["provider"]) == (user.id, PROVIDER)
+
+    def test_link_when_already_linked_to_this_user_keeps_one_and_tells_once(
+        self, client, oidc, user, auth_headers
+    ):
+        oidc.link(auth_headers, "ada-at-provider@example.com")
+
+        response = oidc.link(auth_headers, "ada-at-provider@example.com")
+
+        assert response.headers["Location"] == "/account/linked"
+        assert len(identities_of(user)) == 1
+        assert len(mails("oidc_linked")) == 1
+
+    def test_link_when_the_user_was_deactivated_meanwhile_is_refused_and_links_nothing(
+        self, client, oidc, user, auth_headers, audit_log
+    ):
+        started = client.post(f"/api/v1/auth/oidc/{PROVIDER}/link", json={}, headers=auth_headers)
+        callback = oidc.callback_url(
+            "ada-at-provider@example.com", started.get_json()["authorize_url"]
+        )
+        user.is_active = False
+        db.session.commit()
+
+        response = oidc.follow(callback)
+
+        assert problem_of(response) == "oidc_state"
+        assert identities_of(user) == []
+        (line,) = audit_log("oidc.failed")
+        assert (line["code"], line["reason"]) == ("oidc_state", "the linking user is gone")
 
     def test_link_when_token_not_fresh_is_401(self, client, oidc, user, auth):
         response = client.post(
@@ -337,7 +367,9 @@ class TestLinking:
         assert response.get_json()["detail"] == "Too many new sign-in methods; try again later."
         assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 2
 
-    def test_link_when_identity_linked_to_someone_else_is_refused(self, client, oidc, user, auth):
+    def test_link_when_identity_linked_to_someone_else_is_refused(
+        self, client, oidc, user, auth, audit_log
+    ):
         other = UserFactory()
         oidc.link(auth.headers_for(other), "shared@example.com")
 
@@ -346,6 +378,8 @@ class TestLinking:
         assert problem_of(response) == "oidc_linked_elsewhere"
         assert identities_of(user) == []
         assert len(identities_of(other)) == 1
+        (line,) = audit_log("oidc.failed")
+        assert line["reason"] == "linked to another account"
 
     def test_identities_when_listed_show_the_users_own(self, client, oidc, user, auth_headers):
         oidc.link(auth_headers, "ada-at-provider@example.com")
@@ -359,7 +393,7 @@ class TestLinking:
 
 class TestUnlinking:
     def test_unlink_when_the_account_has_a_password_removes_it_and_tells_the_owner(
-        self, client, oidc, user, auth_headers
+        self, client, oidc, user, auth_headers, audit_log
     ):
         oidc.link(auth_headers, "ada-at-provider@example.com")
         identity_id = identities_of(user)[0].id
@@ -369,6 +403,21 @@ class TestUnlinking:
         assert response.status_code == 204
         assert identities_of(user) == []
         assert [m.subject for m in mails("oidc_unlinked")] == ["An account was unlinked from yours"]
+        (line,) = audit_log("oidc.unlinked")
+        assert (line["user_id"], line["provider"]) == (user.id, PROVIDER)
+
+    def test_unlink_when_a_passkey_remains_without_a_password_removes_it(
+        self, client, oidc, authenticator
+    ):
+        oidc.sign_in("grace@example.com")  # an account without a password
+        user = user_by_email("grace@example.com")
+        headers = fresh_headers(user)
+        register_passkey(client, headers, authenticator)
+
+        response = client.delete(f"{IDENTITIES}/{identities_of(user)[0].id}", headers=headers)
+
+        assert response.status_code == 204
+        assert identities_of(user) == []
 
     def test_unlink_when_last_way_to_sign_in_is_409_and_keeps_it(self, client, oidc):
         oidc.sign_in("grace@example.com")  # an account without a password or passkey

@@ -134,12 +134,46 @@ class TestIdTokenChecks(unittest.TestCase):
         self.assertEqual(claims["sub"], "248289761001")
         self.assertEqual(sum(url.endswith("/jwks") for url in self.http.fetches), 2)
 
-    def test_discovery_when_document_names_another_issuer_refuses(self):
-        self.http.get = lambda url, timeout: FakeResponse({"issuer": "https://evil.example"})
+    def test_discovery_when_document_names_another_issuer_or_none_refuses(self):
+        for document in ({"issuer": "https://evil.example"}, {"issuer": f"{ISSUER}/evil"}, {}):
+            with self.subTest(document=document):
+                self.http.get = lambda url, timeout, document=document: FakeResponse(document)
 
-        with self.assertRaises(OidcFailure) as caught:
-            self.client.authorization_url(state="s", nonce="n", code_verifier="v" * 43)
-        self.assertEqual(caught.exception.code, "oidc_provider")
+                with self.assertRaises(OidcFailure) as caught:
+                    self.client.authorization_url(state="s", nonce="n", code_verifier="v" * 43)
+                failure = caught.exception
+                self.assertEqual(
+                    (failure.code, failure.reason),
+                    ("oidc_provider", "discovery document of another issuer"),
+                )
+
+    def test_discovery_when_document_names_the_issuer_with_a_trailing_slash_accepts(self):
+        # Some providers publish "https://host/" while the setting reads "https://host".
+        fetch = self.http.get
+
+        def slashed(url: str, timeout: float) -> FakeResponse:
+            response = fetch(url, timeout)
+            if url.endswith("/openid-configuration"):
+                response.body = {**response.body, "issuer": f"{ISSUER}/"}
+            return response
+
+        self.http.get = slashed
+
+        url = self.client.authorization_url(state="s", nonce="n", code_verifier="v" * 43)
+
+        self.assertTrue(url.startswith(f"{ISSUER}/auth?"))
+
+
+class TestFailure(unittest.TestCase):
+    def test_failure_when_no_reason_given_logs_its_code(self):
+        failure = OidcFailure("oidc_token")
+
+        self.assertEqual((failure.reason, str(failure)), ("oidc_token", "oidc_token"))
+
+    def test_failure_when_reason_given_logs_the_reason(self):
+        failure = OidcFailure("oidc_token", "nonce mismatch")
+
+        self.assertEqual((failure.reason, str(failure)), ("nonce mismatch", "nonce mismatch"))
 
 
 class TestParseProviders(unittest.TestCase):
