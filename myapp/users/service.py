@@ -211,8 +211,8 @@ class UserService:
             self.users.insert_many(rows)
 
     def after_bulk_load(self) -> None:
-        """Make a freshly loaded table fast to query (PostgreSQL statistics and
-        visibility map; nothing on SQLite)."""
+        """Make a freshly loaded table fast to query: planner statistics, and on
+        PostgreSQL a visibility map."""
         with self.uow:
             self.users.refresh_planner_statistics()
         self.users.vacuum()  # VACUUM cannot run inside a transaction

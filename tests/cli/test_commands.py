@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argon2
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from myapp.auth.account import AccountService
 from myapp.database.unit_of_work import UnitOfWork
@@ -16,6 +16,7 @@ from myapp.outbox.service import Outbox
 from myapp.signing_keys import new_key_set, parse_key_set
 from myapp.users.models import User
 from tests.factories import UserFactory
+from tests.support.committed import committed_app
 from tests.support.database import variant_app
 
 PASSWORD = "an admin passphrase"
@@ -230,6 +231,24 @@ class TestSeedUsers:
         assert result.exit_code == 0
         assert params.time_cost == app.config["ARGON2_TIME_COST"]
         assert params.memory_cost == app.config["ARGON2_MEMORY_COST"]
+
+    def test_seed_users_on_a_database_of_its_own_leaves_the_table_ready_to_query(self):
+        # Not the suite's transaction: VACUUM runs only outside one, as in production.
+        with committed_app("seed") as app, app.app_context():
+            result = app.test_cli_runner().invoke(
+                args=["seed-users", "--count", "40", "--fast-hash"]
+            )
+
+            assert result.exit_code == 0, result.output
+            if db.engine.dialect.name == "postgresql":
+                # The planner's row count (ANALYZE) and the visibility map (VACUUM).
+                tuples, all_visible = db.session.execute(
+                    text("SELECT reltuples, relallvisible FROM pg_class WHERE relname = 'users'")
+                ).one()
+                assert (tuples, all_visible > 0) == (40, True)
+            else:
+                stat = db.session.scalar(text("SELECT stat FROM sqlite_stat1 WHERE tbl = 'users'"))
+                assert stat.split()[0] == "40"  # rows, as ANALYZE counted them
 
     def test_seed_users_when_count_invalid_refuses(self, cli):
         result = cli("seed-users", "--count", "0")

@@ -149,6 +149,11 @@ class TestSearch(UserRepositoryTestCase):
     def test_search_when_q_has_like_wildcards_matches_them_literally(self):
         self.assertEqual(self.emails(q="_"), ["bob_x@example.org"])
         self.assertEqual(self.emails(q="%"), [])
+        # Rows written around the schema (a bulk load) may hold any character.
+        UserFactory(email="100%real@example.net", username="percent")
+        UserFactory(email="back\\slash@example.net", username="backslash")
+        self.assertEqual(self.emails(q="%"), ["100%real@example.net"])
+        self.assertEqual(self.emails(q="\\"), ["back\\slash@example.net"])
 
     def test_search_when_flags_given_filters_on_them(self):
         self.assertEqual(self.emails(is_active=False), ["eve@example.org"])
