@@ -105,8 +105,22 @@ class TestAuditEvents:
             json={"token": token_from(outbox[-1]), "new_password": "another passphrase!"},
         )
 
-        events = [e["event"] for e in audit_log() if e["event"].startswith("password.")]
-        assert events == ["password.changed", "password.reset_requested", "password.reset"]
+        events = [(e["event"], e["user_id"]) for e in audit_log() if e["event"].startswith("pass")]
+        assert events == [
+            ("password.changed", user.id),
+            # Logged as asked, before the worker looks the address up: no account yet.
+            ("password.reset_requested", None),
+            ("password.reset", user.id),
+        ]
+
+    def test_account_deletion_when_done_is_logged_with_the_gone_users_id(
+        self, client, user, auth_headers, audit_log
+    ):
+        user_id = user.id
+
+        client.delete("/api/v1/users/me", json={"password": DEFAULT_PASSWORD}, headers=auth_headers)
+
+        assert [e["user_id"] for e in audit_log("account.deleted")] == [user_id]
 
     def test_admin_changes_when_made_log_actor_target_and_fields(
         self, client, admin_user, admin_headers, audit_log

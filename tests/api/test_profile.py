@@ -149,6 +149,7 @@ class TestDeleteAccount:
         response = client.delete(ME, json={"password": "not my password"}, headers=auth_headers)
 
         assert response.status_code == 403
+        assert response.get_json()["detail"] == "The password is incorrect."
         assert db.session.get(User, user.id) is not None
 
     @pytest.mark.parametrize("payload", [{}, {"password": ""}, {"password": 1}])
