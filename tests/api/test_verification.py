@@ -54,7 +54,7 @@ class TestVerificationEmail:
 
 
 class TestVerifyEmail:
-    def test_verify_when_token_valid_marks_user_verified(self, client, registered):
+    def test_verify_when_token_valid_marks_user_verified(self, client, registered, audit_log):
         user_id, token = registered
 
         response = client.post(VERIFY, json={"token": token})
@@ -62,6 +62,7 @@ class TestVerifyEmail:
         assert response.status_code == 200
         assert response.get_json()["is_verified"] is True
         assert is_verified(user_id)
+        assert [e["user_id"] for e in audit_log("email.verified")] == [user_id]
 
     def test_verify_when_token_reused_returns_400(self, client, registered):
         _, token = registered

@@ -18,6 +18,9 @@ from myapp.auth.cookies import origin_of
         ("null", ""),
         ("", ""),
         ("/relative/path", ""),
+        # A scheme without a host is no origin at all.
+        ("https://", ""),
+        ("https:///account", ""),
     ],
 )
 def test_origin_of_when_given_a_url_is_scheme_host_and_non_default_port(url, origin):
