@@ -51,7 +51,7 @@ class CredentialRejected(Exception):
     flags, signature); ``reason`` is for the audit log, never for the client."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        # No super().__init__ needed: BaseException keeps the arguments (str(error)).
         self.reason = reason
 
 

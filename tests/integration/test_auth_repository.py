@@ -86,6 +86,33 @@ class TestSessions(AuthRepositoryTestCase):
 
         self.assertEqual([s.id for s in listed], ["s2", "s4", "s3", "s1"])
 
+    def test_rotate_when_the_jti_is_current_swaps_it_in_that_session_alone(self):
+        rotated, other = self.auth_session(self.ada), self.auth_session(self.ada)
+        old_jti, others_jti = rotated.refresh_jti, other.refresh_jti
+
+        won = SessionRepository().rotate(rotated.id, old_jti, "new-jti", NOW, NOW + HOUR)
+
+        self.assertTrue(won)
+        self.assertEqual(self.jtis(), {rotated.id: "new-jti", other.id: others_jti})
+
+    def test_rotate_when_the_jti_is_spent_or_the_session_revoked_changes_nothing(self):
+        live = self.auth_session(self.ada)
+        revoked = self.auth_session(self.ada, revoked_at=NOW - HOUR)
+        before = self.jtis()
+
+        spent = SessionRepository().rotate(live.id, "spent-jti", "new-jti", NOW, NOW + HOUR)
+        dead = SessionRepository().rotate(
+            revoked.id, revoked.refresh_jti, "new-jti", NOW, NOW + HOUR
+        )
+
+        self.assertEqual((spent, dead), (False, False))
+        self.assertEqual(self.jtis(), before)
+
+    def jtis(self) -> dict[str, str]:
+        session = SessionRepository().session
+        session.expire_all()
+        return dict(session.execute(select(AuthSession.id, AuthSession.refresh_jti)).all())
+
     def test_revoke_when_already_revoked_keeps_the_first_time(self):
         earlier = NOW - HOUR
         revoked = self.auth_session(self.ada, revoked_at=earlier)

@@ -96,11 +96,15 @@ class TestDocumented:
         assert documented(field()) == expected
 
     @pytest.mark.parametrize(
-        ("registration", "call"),
-        [(False, "navigator.credentials.get"), (True, "navigator.credentials.create")],
+        ("options", "call"),
+        [
+            ({}, "navigator.credentials.get"),  # sign-in, unless told
+            ({"registration": True}, "navigator.credentials.create"),
+        ],
+        ids=["sign-in", "registration"],
     )
-    def test_passkey_credential_when_documented_names_the_browser_call(self, registration, call):
-        described = documented(PasskeyCredential(registration=registration))
+    def test_passkey_credential_when_documented_names_the_browser_call(self, options, call):
+        described = documented(PasskeyCredential(**options))
 
         assert described["type"] == "object"
         assert described["description"] == (
