@@ -12,6 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from myapp.auth.oidc_client import (
+    HTTP_TIMEOUT,
     DiscoveryCache,
     OidcClient,
     OidcFailure,
@@ -41,9 +42,11 @@ class FakeProviderHttp:
     def __init__(self, keys: list[RSAKey]) -> None:
         self.keys = keys
         self.fetches: list[str] = []
+        self.timeouts: list[float | None] = []
 
-    def get(self, url: str, timeout: float) -> FakeResponse:
+    def get(self, url: str, timeout: float | None) -> FakeResponse:
         self.fetches.append(url)
+        self.timeouts.append(timeout)
         if url.endswith("/.well-known/openid-configuration"):
             return FakeResponse(
                 {
@@ -123,6 +126,13 @@ class TestIdTokenChecks(unittest.TestCase):
 
         with self.assertRaises(OidcFailure):
             self.verify(forged)
+
+    def test_fetches_when_made_never_wait_on_the_provider_without_a_limit(self):
+        # A provider that hangs must not hold a worker for ever.
+        self.verify(id_token())
+
+        self.assertEqual(len(self.http.fetches), 2)  # discovery, then the key set
+        self.assertEqual(self.http.timeouts, [HTTP_TIMEOUT, HTTP_TIMEOUT])
 
     def test_verify_when_provider_rotated_its_key_fetches_the_key_set_again(self):
         self.verify(id_token())  # the old key set is cached now
