@@ -432,11 +432,12 @@ class TestRecoveryCodes:
         assert status["recovery_codes_left"] == 0
         assert status["totp"] is True  # the app still works
 
-    def test_regenerate_when_on_replaces_the_set(self, client, auth, user, enrolled):
+    def test_regenerate_when_on_replaces_the_set(self, client, auth, user, enrolled, audit_log):
         response = client.post(f"{MFA}/recovery-codes", headers=enrolled.headers)
 
         new = response.get_json()["recovery_codes"]
         assert response.status_code == 200
+        assert [e["user_id"] for e in audit_log("mfa.recovery_codes_regenerated")] == [user.id]
         assert len(new) == 10 and set(new).isdisjoint(enrolled.recovery_codes)
         old = auth.login_mfa(auth.mfa_token_for(user), recovery_code=enrolled.recovery_codes[0])
         assert old.status_code == 401
@@ -555,7 +556,7 @@ class TestReauthenticate:
 
 class TestWrongCodeBudget:
     def test_wrong_codes_when_the_accounts_budget_is_spent_refuse_every_endpoint(
-        self, client, auth, user, enrolled, app, monkeypatch
+        self, client, auth, user, enrolled, app, monkeypatch, audit_log
     ):
         monkeypatch.setitem(app.config, "RATELIMIT_MFA_FAILURES", "3 per hour")
         wrong = enrolled.authenticator.wrong_code()
@@ -571,6 +572,7 @@ class TestWrongCodeBudget:
         assert response.status_code == 429
         assert response.headers["Retry-After"]
         assert "wrong codes" in response.get_json()["detail"]
+        assert [e["user_id"] for e in audit_log("mfa.throttled")] == [user.id]
 
     def test_right_codes_when_repeated_never_spend_the_budget(
         self, auth, user, enrolled, app, monkeypatch, clock

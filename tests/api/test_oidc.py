@@ -90,7 +90,7 @@ class TestProviders:
 
 class TestAuthorize:
     def test_authorize_when_asked_redirects_with_pkce_state_and_nonce_kept_server_side(
-        self, client, oidc, openid_provider
+        self, client, oidc, openid_provider, audit_log
     ):
         response = oidc.authorize("/account/sessions")
 
@@ -109,6 +109,8 @@ class TestAuthorize:
         assert stored.nonce == query["nonce"][0]
         cookie = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc")
         assert cookie.http_only and cookie.same_site == "Lax"
+        (line,) = audit_log("oidc.started")
+        assert (line["user_id"], line["provider"]) == (None, PROVIDER)
 
     @pytest.mark.parametrize(
         "next_path",
@@ -311,6 +313,7 @@ class TestLinking:
         assert [m.subject for m in mails("oidc_linked")] == ["An account was linked to yours"]
         (line,) = audit_log("oidc.linked")
         assert (line["user_id"], line["provider"]) == (user.id, PROVIDER)
+        assert [e["user_id"] for e in audit_log("oidc.started")] == [user.id]
 
     def test_link_when_already_linked_to_this_user_keeps_one_and_tells_once(
         self, client, oidc, user, auth_headers

@@ -42,7 +42,7 @@ class TestEncryptionAtRest:
 
 class TestKeyRotation:
     def test_rotation_when_new_key_added_first_reencrypts_and_old_key_can_go(
-        self, app, auth, user, enrolled, use_keys, clock
+        self, app, auth, user, enrolled, use_keys, clock, audit_log
     ):
         old = app.config["ENCRYPTION_KEY"]
         new = Fernet.generate_key().decode()
@@ -59,6 +59,7 @@ class TestKeyRotation:
         assert result.exit_code == 0, result.output
         assert "Re-encrypted 1 secret(s)" in result.output
         assert stored_secret(user) != before
+        assert [e["rows"] for e in audit_log("mfa.encryption_key_rotated")] == [1]
         # 3. Restart without the old key: nothing stored needs it any more.
         use_keys(new)
         token = auth.mfa_token_for(user)

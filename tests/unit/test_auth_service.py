@@ -228,12 +228,24 @@ class TestFailedLoginBudget(AuthServiceTestCase):
     def test_login_when_budget_spent_raises_429_before_any_password_check(self):
         self.failed_logins.spend.side_effect = TooManyRequests("no more", retry_after=60)
 
-        with self.assertRaises(TooManyRequests) as caught:
+        with self.assertRaises(TooManyRequests) as caught, self.assertLogs("myapp.audit") as logs:
             self.service.login("pw", email="ada@example.com")
 
         self.assertEqual(caught.exception.headers, {"Retry-After": "60"})
         self.passwords.verify.assert_not_called()
         self.sessions.create_if_unchanged.assert_not_called()
+        (record,) = logs.records
+        self.assertEqual((record.getMessage(), record.user_id), ("login.throttled", 7))
+
+    def test_login_when_unknown_identifiers_budget_spent_audits_no_user(self):
+        self.users.find_for_login.return_value = None
+        self.failed_logins.spend.side_effect = TooManyRequests("no more", retry_after=60)
+
+        with self.assertRaises(TooManyRequests), self.assertLogs("myapp.audit") as logs:
+            self.service.login("pw", email="nobody@example.com")
+
+        (record,) = logs.records
+        self.assertEqual((record.getMessage(), record.user_id), ("login.throttled", None))
 
     def test_login_when_account_unknown_spends_a_budget_of_the_identifier(self):
         self.users.find_for_login.return_value = None
