@@ -220,9 +220,10 @@ class OidcClient:
         except JoseError as error:
             raise OidcFailure("oidc_token", f"ID token claims: {error}") from None
         audience = token.claims["aud"]
-        # Several audiences: the token must have been issued to us (azp).
+        azp = token.claims.get("azp")
+        # OIDC Core 3.1.3.7: several audiences need an azp, and an azp must be us.
         several = isinstance(audience, list) and len(audience) > 1
-        if several and token.claims.get("azp") != self.settings.client_id:
+        if (several or azp is not None) and azp != self.settings.client_id:
             raise OidcFailure("oidc_token", "ID token azp is not our client")
         return dict(token.claims)
 

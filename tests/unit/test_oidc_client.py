@@ -1,12 +1,15 @@
-"""The ID token checks of ``OidcClient``, with tokens signed here: another issuer,
-another audience, expired, a wrong nonce, an unsigned or HMAC token, a key the
-provider rotated in, and the provider list's parsing. No network: the provider's
-discovery document and key set come from a fake HTTP session."""
+"""``OidcClient`` without a network: the ID token checks with tokens signed here
+(another issuer, audience or party, missing claims, expired, a wrong nonce, an HMAC
+token, a key the provider rotated in), the callback's exchange and each way it
+fails, the discovery cache's lifetime, and the provider list's parsing. The
+provider's discovery document and key set come from a fake HTTP session; its token
+endpoint and userinfo from a mock of the OAuth 2 session."""
 
 from __future__ import annotations
 
 import time
 import unittest
+from unittest import mock
 
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
@@ -17,6 +20,7 @@ from myapp.auth.oidc_client import (
     OidcClient,
     OidcFailure,
     ProviderConfigError,
+    ProviderIdentity,
     ProviderSettings,
     parse_providers,
 )
@@ -43,6 +47,7 @@ class FakeProviderHttp:
         self.keys = keys
         self.fetches: list[str] = []
         self.timeouts: list[float | None] = []
+        self.metadata_extra: dict = {}
 
     def get(self, url: str, timeout: float | None) -> FakeResponse:
         self.fetches.append(url)
@@ -54,6 +59,7 @@ class FakeProviderHttp:
                     "authorization_endpoint": f"{ISSUER}/auth",
                     "token_endpoint": f"{ISSUER}/token",
                     "jwks_uri": f"{ISSUER}/jwks",
+                    **self.metadata_extra,
                 }
             )
         return FakeResponse(KeySet(self.keys).as_dict(private=False))
@@ -78,7 +84,7 @@ def id_token(signing_key=KEY, alg: str = "RS256", **changes) -> str:
         **changes,
     }
     claims = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode({"alg": alg, "kid": signing_key.kid}, claims, signing_key)
+    return jwt.encode({"alg": alg, "kid": signing_key.kid}, claims, signing_key, algorithms=[alg])
 
 
 class TestIdTokenChecks(unittest.TestCase):
@@ -104,17 +110,39 @@ class TestIdTokenChecks(unittest.TestCase):
             "no nonce": id_token(nonce=None),
             "no subject": id_token(sub=None),
             "several audiences, not issued to us": id_token(aud=["myapp", "other"], azp="other"),
+            "several audiences, no azp": id_token(aud=["myapp", "other"]),
+            "issued to another party": id_token(azp="other"),
             "a key the provider never published": id_token(signing_key=key("stranger")),
+            # Each of these claims must be there, not merely right when present.
+            **{f"no {claim}": id_token(**{claim: None}) for claim in ("iss", "aud", "exp", "iat")},
         }
         for case, token in cases.items():
             with self.subTest(case), self.assertRaises(OidcFailure) as caught:
                 self.verify(token)
             self.assertEqual(caught.exception.code, "oidc_token")
 
-    def test_verify_when_several_audiences_and_issued_to_us_accepts(self):
-        claims = self.verify(id_token(aud=["myapp", "other"], azp="myapp"))
+    def test_verify_when_issued_to_us_accepts(self):
+        accepted = {
+            "several audiences, azp us": id_token(aud=["myapp", "other"], azp="myapp"),
+            "one audience in a list": id_token(aud=["myapp"]),
+            "one audience, azp us": id_token(azp="myapp"),
+        }
+        for case, token in accepted.items():
+            with self.subTest(case):
+                self.assertEqual(self.verify(token)["sub"], "248289761001")
 
-        self.assertEqual(claims["azp"], "myapp")
+    def test_verify_when_clocks_differ_by_less_than_a_minute_accepts(self):
+        now = int(time.time())
+        for case, token in {
+            "expired 30 s ago": id_token(exp=now - 30),
+            "issued 30 s from now": id_token(iat=now + 30),
+        }.items():
+            with self.subTest(case):
+                self.assertEqual(self.verify(token)["sub"], "248289761001")
+
+    def test_verify_when_signed_with_another_asymmetric_algorithm_accepts(self):
+        # RSASSA-PSS: allowed here, though not among joserfc's default algorithms.
+        self.assertEqual(self.verify(id_token(alg="PS256"))["sub"], "248289761001")
 
     def test_verify_when_hmac_signed_with_a_guessable_secret_refuses(self):
         # HS256 with our client secret: anyone holding our configuration could forge it.
@@ -215,3 +243,139 @@ class TestParseProviders(unittest.TestCase):
         for case, (value, message) in cases.items():
             with self.subTest(case), self.assertRaisesRegex(ProviderConfigError, message):
                 parse_providers(value)
+
+
+class TestIdentity(unittest.TestCase):
+    """The callback's exchange: the code for tokens (the provider's token endpoint
+    and userinfo are a mock of the OAuth 2 session), the ID token checked, the email
+    read from the token or, when it carries none, from userinfo."""
+
+    def setUp(self) -> None:
+        self.provider()
+
+    def provider(self) -> None:
+        """A provider that answers the exchange with an ID token carrying an email."""
+        self.http = FakeProviderHttp([KEY])
+        self.client = OidcClient(SETTINGS, f"{ISSUER}/cb", DiscoveryCache(), self.http)
+        self.session = mock.Mock()
+        self.session.fetch_token.return_value = {"id_token": id_token(email="ada@example.com")}
+        self.enterContext(mock.patch.object(OidcClient, "_session", return_value=self.session))
+
+    def identity(self, iss: str | None = None):
+        return self.client.identity(code="c", code_verifier="v", nonce="n-0S6_WzA2Mj", iss=iss)
+
+    def failure(self, iss: str | None = None) -> tuple[str, str]:
+        with self.assertRaises(OidcFailure) as caught:
+            self.identity(iss)
+        return caught.exception.code, caught.exception.reason
+
+    def answer_userinfo(self, **claims) -> None:
+        self.http.metadata_extra = {"userinfo_endpoint": f"{ISSUER}/userinfo"}
+        response = mock.Mock()
+        response.json.return_value = claims
+        self.session.get.return_value = response
+
+    def test_identity_when_the_id_token_has_the_email_asks_nothing_more(self):
+        self.answer_userinfo(sub="248289761001", email="other@example.com")
+        self.session.fetch_token.return_value = {
+            "id_token": id_token(email="ada@example.com", email_verified=True)
+        }
+
+        identity = self.identity()
+
+        self.assertEqual(identity, ProviderIdentity("248289761001", "ada@example.com", True))
+        self.session.get.assert_not_called()
+        self.assertEqual(self.session.fetch_token.call_args.kwargs["timeout"], HTTP_TIMEOUT)
+
+    def test_identity_when_the_id_token_has_no_email_reads_userinfo(self):
+        self.session.fetch_token.return_value = {"id_token": id_token()}
+        self.answer_userinfo(sub="248289761001", email="ada@example.com", email_verified="true")
+
+        identity = self.identity()
+
+        # Some providers send "true" as a string.
+        self.assertEqual(identity, ProviderIdentity("248289761001", "ada@example.com", True))
+        self.assertEqual(self.session.get.call_args.kwargs["timeout"], HTTP_TIMEOUT)
+
+    def test_identity_when_the_claims_are_not_a_clear_yes_is_unverified_or_without_email(self):
+        for email, verified, expected in (
+            ("ada@example.com", "yes", ("ada@example.com", False)),
+            ("ada@example.com", None, ("ada@example.com", False)),
+            (42, True, (None, True)),
+        ):
+            with self.subTest(email=email, verified=verified):
+                token = id_token(email=email, email_verified=verified)
+                self.session.fetch_token.return_value = {"id_token": token}
+
+                identity = self.identity()
+
+                self.assertEqual((identity.email, identity.email_verified), expected)
+
+    def test_identity_when_the_callback_names_our_issuer_with_a_slash_accepts(self):
+        self.assertEqual(self.identity(iss=f"{ISSUER}/").subject, "248289761001")
+
+    def test_identity_when_a_step_fails_names_the_problem_and_why(self):
+        def token_request_fails():
+            self.session.fetch_token.side_effect = ConnectionError("refused")
+
+        def no_id_token():
+            self.session.fetch_token.return_value = {"access_token": "a"}
+
+        def userinfo_of_another_subject():
+            self.session.fetch_token.return_value = {"id_token": id_token()}
+            self.answer_userinfo(sub="someone-else", email="eve@example.com")
+
+        def userinfo_fails():
+            self.session.fetch_token.return_value = {"id_token": id_token()}
+            self.answer_userinfo()
+            self.session.get.side_effect = ConnectionError("reset")
+
+        def discovery_fails():
+            self.http.get = mock.Mock(side_effect=ConnectionError("unreachable"))
+
+        cases = {
+            "callback from another issuer": (
+                None,
+                ("oidc_token", "callback iss is another issuer's"),
+                "https://evil.example",
+            ),
+            "token request fails": (
+                token_request_fails,
+                ("oidc_exchange", "token request failed: refused"),
+                None,
+            ),
+            "no ID token": (no_id_token, ("oidc_token", "no id_token in the token response"), None),
+            "userinfo of another subject": (
+                userinfo_of_another_subject,
+                ("oidc_token", "userinfo is about another subject"),
+                None,
+            ),
+            "userinfo fails": (userinfo_fails, ("oidc_exchange", "userinfo failed: reset"), None),
+            "discovery fails": (
+                discovery_fails,
+                ("oidc_provider", "discovery failed: unreachable"),
+                None,
+            ),
+        }
+        for case, (arrange, expected, iss) in cases.items():
+            with self.subTest(case):
+                self.provider()
+                if arrange is not None:
+                    arrange()
+
+                self.assertEqual(self.failure(iss), expected)
+
+
+class TestDiscoveryCache(unittest.TestCase):
+    def test_document_when_younger_than_its_ttl_is_reused_and_then_fetched_again(self):
+        http = FakeProviderHttp([KEY])
+        cache = DiscoveryCache(ttl=60)
+        with mock.patch("myapp.auth.oidc_client.time.monotonic", return_value=1000.0) as now:
+            cache.get(ISSUER, http)
+            now.return_value = 1060.0  # exactly the ttl later: still fresh
+            cache.get(ISSUER, http)
+            fetched_at_ttl = len(http.fetches)
+            now.return_value = 1060.5
+            cache.get(ISSUER, http)
+
+        self.assertEqual((fetched_at_ttl, len(http.fetches)), (2, 4))  # document + keys, twice
