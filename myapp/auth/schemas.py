@@ -333,10 +333,11 @@ NEXT_MAX_LENGTH = 255
 
 def validate_next(value: str) -> None:
     """A path on this site: "/..." but not "//host" or "/\\host" (which browsers
-    read as another site), no scheme, nothing unprintable. The open-redirect guard."""
+    read as another site: no backslash at all, then), no scheme, nothing
+    unprintable. The open-redirect guard."""
     if (
         not value.startswith("/")
-        or value.startswith(("//", "/\\"))
+        or value.startswith("//")
         or "\\" in value
         or not value.isprintable()
         or ":" in value.split("?")[0]

@@ -14,7 +14,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from myapp.auth.models import AuthSession, MfaChallenge, OidcAuthorization, OidcIdentity
-from myapp.auth.oidc import DISCOVERY
+from myapp.auth.oidc import AUTHORIZATION_LIFETIME, DISCOVERY
 from myapp.auth.tokens import TokenService
 from myapp.database.columns import utcnow
 from myapp.extensions import db
@@ -127,8 +127,31 @@ class TestAuthorize:
         assert "next" in response.get_json()["errors"]["query"]
         assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
 
+    def test_authorize_when_asked_keeps_the_browser_secret_in_a_short_lived_cookie(
+        self, app, client, oidc, monkeypatch
+    ):
+        monkeypatch.setitem(app.config, "JWT_COOKIE_SECURE", True)  # an https site
+
+        response = oidc.authorize()
+
+        (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if "myapp_oidc" in c]
+        attributes = {part.strip().split("=")[0] for part in cookie.split(";")}
+        assert {"Secure", "HttpOnly"} <= attributes
+        assert f"Max-Age={int(AUTHORIZATION_LIFETIME.total_seconds())}" in cookie
+        assert "SameSite=Lax" in cookie  # sent on the provider's redirect back, a top-level GET
+
 
 class TestSignIn:
+    def test_sign_in_when_started_in_two_tabs_finishes_in_the_first_too(self, client, oidc):
+        # One secret per browser: the second tab's start must not undo the first's.
+        first = oidc.authorize().headers["Location"]
+        oidc.authorize()
+
+        response = oidc.follow(oidc.callback_url("grace@example.com", first))
+
+        assert response.headers["Location"] == "/account"
+        assert signed_in(client, response)["email"] == "grace@example.com"
+
     def test_sign_in_when_identity_new_and_email_verified_creates_a_verified_account(
         self, client, oidc, audit_log
     ):

@@ -12,6 +12,7 @@ from webauthn.helpers import base64url_to_bytes
 from myapp.auth.models import (
     AuthSession,
     MfaChallenge,
+    OidcIdentity,
     Passkey,
     RecoveryCode,
     WebAuthnChallenge,
@@ -321,7 +322,8 @@ class TestManagement:
         assert [m.subject for m in mails("passkey_removed")] == [
             "A passkey was removed from your account"
         ]
-        assert audit_log("passkey.deleted")[0]["passkey_id"] == passkey.id
+        (line,) = audit_log("passkey.deleted")
+        assert (line["user_id"], line["passkey_id"]) == (user.id, passkey.id)
 
     def test_delete_when_token_not_fresh_is_401_and_keeps_it(
         self, client, user, stale_headers, passkey
@@ -354,6 +356,18 @@ class TestManagement:
         assert response.get_json()["detail"].startswith("This is the account's last way to sign in")
         assert len(passkeys_of(user)) == 1
         assert fresh(user).is_mfa_enabled is True
+
+    def test_delete_when_a_linked_provider_account_remains_without_password_removes_it(
+        self, client, user, auth_headers, passkey
+    ):
+        user.password_hash = unusable_password()
+        db.session.add(OidcIdentity(user_id=user.id, provider="example", subject="ada"))
+        db.session.commit()
+
+        response = client.delete(f"{PASSKEYS}/{passkey.id}", headers=auth_headers)
+
+        assert response.status_code == 204
+        assert passkeys_of(user) == []
 
     def test_delete_when_another_passkey_remains_keeps_the_second_factor(
         self, client, user, auth_headers, passkey, authenticator

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from marshmallow import ValidationError
 
-from myapp.auth.schemas import LoginSchema, PasswordResetRequestSchema, RegisterSchema
+from myapp.auth.schemas import (
+    LoginSchema,
+    PasswordResetRequestSchema,
+    RegisterSchema,
+    validate_next,
+)
 from myapp.users.schemas import AdminUserUpdateSchema, ProfileUpdateSchema
 
 PASSWORD = "a long password!"
@@ -56,3 +62,32 @@ class TestIdentifiersAreNormalised:
         loaded = LoginSchema().load({"email": "ada@example.com", "password": "  Pass word  "})
 
         assert loaded["password"] == "  Pass word  "
+
+
+class TestNextPath:
+    """Where the browser goes after signing in with a provider: a path on this
+    site and nothing else (the open-redirect guard)."""
+
+    @pytest.mark.parametrize(
+        "path", ["/account", "/account/sessions?tab=all", "/account?next=https://x.example"]
+    )
+    def test_next_when_a_path_on_this_site_is_accepted(self, path):
+        validate_next(path)  # raises on refusal
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "https://evil.example/",  # another site
+            "account",  # not a path
+            "//evil.example/x",  # scheme-relative: another site
+            "/\\evil.example",  # browsers read it as //evil.example
+            "/account\\..\\x",  # a backslash anywhere
+            "/account\tx",  # unprintable
+            "/javascript:alert(1)",  # a colon before the query: looks like a scheme
+        ],
+    )
+    def test_next_when_it_could_leave_the_site_is_refused_with_the_rule(self, path):
+        with pytest.raises(ValidationError) as refused:
+            validate_next(path)
+
+        assert refused.value.messages == ["Must be a path on this site, such as /account."]
