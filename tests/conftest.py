@@ -44,6 +44,20 @@ settings.register_profile("fuzz", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
+# The layers from fastest to slowest.
+LAYER_ORDER = ("unit", "integration", "cli", "api", "fuzz", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under mutation testing (`make mutation`: mutmut sets MUTANT_UNDER_TEST and runs
+    # with -x), the fast layers go first, so the first test that fails ends the run
+    # sooner. Elsewhere pytest-randomly's order stands.
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    rank = {layer: position for position, layer in enumerate(LAYER_ORDER)}
+    items.sort(key=lambda item: rank.get(item.path.parent.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def _session_app():
     """The app and its schema, once per run (per xdist worker)."""
