@@ -189,12 +189,18 @@ def write_report(scores: list[FileScore]) -> bool:
         "from the original, leave the count; each is listed below with its reason "
         "(`bench/equivalent_mutants.toml`).",
         "",
-        "A limit of the measure: mutmut gives each function the tests that were running "
-        "when it was called. Code that runs once, when the suite's app is built "
-        "(`create_app`'s steps, `bearer.install`, `PasswordHasher.init_app`), is credited "
-        "to the first test of the session and to the tests that build an app of their "
-        "own, so its mutants run against those alone: a survivor there may be one the "
-        "whole suite would catch, and needs a test that builds its own app to count.",
+        "Limits of the measure. mutmut gives each function the tests that were running "
+        "when it was called, and runs them in processes forked from one that has "
+        "already imported `myapp/`. So code that runs at import (a schema's fields, "
+        "built in its class body; a decorator wrapping a view) is never run again "
+        "under a mutant: only tests that build the thing themselves count "
+        "(`tests/unit/test_fields.py` builds each custom field). Code that runs once, "
+        "when the suite's app is built (`create_app`'s steps, `bearer.install`, "
+        "`PasswordHasher.init_app`), is credited to the first test of the session and "
+        "to the tests that build an app of their own (`variant_app`). And the run uses "
+        "the SQLite suite: code that only PostgreSQL reaches (VACUUM after a bulk load, "
+        "connection pings, row locks) is checked by the PostgreSQL environment, not "
+        "here, and its mutants can survive on this page.",
         "",
         f"Targets: at least {FILE_TARGET:.0%} on every file of `myapp/auth/`, `myapp/users/` "
         f"and the token check (`myapp/extensions.py`, `myapp/signing_keys.py`), and at "
