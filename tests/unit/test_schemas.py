@@ -7,11 +7,14 @@ from marshmallow import ValidationError
 
 from myapp.auth.schemas import (
     LoginSchema,
+    MfaLoginSchema,
     PasswordResetRequestSchema,
+    ReauthenticateSchema,
     RegisterSchema,
     validate_next,
 )
 from myapp.users.schemas import AdminUserUpdateSchema, ProfileUpdateSchema
+from tests.support.passkeys import UNISSUED_ASSERTION
 
 PASSWORD = "a long password!"
 
@@ -91,3 +94,65 @@ class TestNextPath:
             validate_next(path)
 
         assert refused.value.messages == ["Must be a path on this site, such as /account."]
+
+
+class TestRulesAcrossFields:
+    """A body whose fields are each fine but together break a rule: a 422 that
+    says which rule."""
+
+    @pytest.mark.parametrize(
+        ("schema", "body", "messages"),
+        [
+            (
+                LoginSchema,
+                {"email": "ada@example.com", "username": "ada", "password": PASSWORD},
+                {"_schema": ["Give exactly one of 'email' or 'username'."]},
+            ),
+            (
+                LoginSchema,
+                {"password": PASSWORD},
+                {"_schema": ["Give exactly one of 'email' or 'username'."]},
+            ),
+            (
+                ReauthenticateSchema,
+                {},
+                {"_schema": ["Give exactly one of 'password' or 'passkey'."]},
+            ),
+            (
+                ReauthenticateSchema,
+                {"password": PASSWORD, "passkey": UNISSUED_ASSERTION},
+                {"_schema": ["Give exactly one of 'password' or 'passkey'."]},
+            ),
+            (
+                ReauthenticateSchema,
+                {"passkey": UNISSUED_ASSERTION, "code": "123456"},
+                {"_schema": ["A passkey needs no code."]},
+            ),
+            (
+                MfaLoginSchema,
+                {"mfa_token": "t", "code": "123456", "recovery_code": "7KQ4-MZ2H-XWT9"},
+                {"_schema": ["Give exactly one of 'code', 'recovery_code', 'passkey'."]},
+            ),
+            (
+                MfaLoginSchema,
+                {"mfa_token": "t", "code": "12345"},
+                {"code": ["Must be the 6 digits the authenticator app shows."]},
+            ),
+            (ProfileUpdateSchema, {}, {"_schema": ["Give at least one field to change."]}),
+        ],
+        ids=[
+            "login-both",
+            "login-neither",
+            "reauth-neither",
+            "reauth-both",
+            "reauth-passkey-and-code",
+            "second-step-two-codes",
+            "second-step-short-code",
+            "profile-empty",
+        ],
+    )
+    def test_load_when_a_rule_is_broken_names_it(self, app, schema, body, messages):
+        with pytest.raises(ValidationError) as refused:
+            schema().load(body)
+
+        assert refused.value.messages == messages
