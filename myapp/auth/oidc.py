@@ -83,8 +83,8 @@ class SignedIn:
 
 @dataclass(frozen=True)
 class SecondStep:
+    # No next path: the console's second step signs in to its own start page.
     mfa: MfaRequired
-    next_path: str
 
 
 @dataclass(frozen=True)
@@ -243,9 +243,7 @@ class OidcService:
                 user = self._new_account(pending.provider, identity)
             # The provider is one factor: an account with a second one still asks for it.
             if user.is_mfa_enabled:
-                outcome: Outcome = SecondStep(
-                    self.auth.require_second_step(user), pending.next_path
-                )
+                outcome: Outcome = SecondStep(self.auth.require_second_step(user))
             else:
                 tokens = self.auth.start_session(user, client, method=f"oidc:{pending.provider}")
                 if tokens is None:

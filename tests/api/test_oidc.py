@@ -10,6 +10,7 @@ from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from freezegun import freeze_time
 from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
@@ -109,6 +110,12 @@ class TestAuthorize:
         assert stored.nonce == query["nonce"][0]
         cookie = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc")
         assert cookie.http_only and cookie.same_site == "Lax"
+        # 256 random bits each; the PKCE verifier at 86 characters (RFC 7636: 43 to 128).
+        assert (len(query["state"][0]), len(stored.nonce), len(stored.code_verifier)) == (
+            43,
+            43,
+            86,
+        )
         (line,) = audit_log("oidc.started")
         assert (line["user_id"], line["provider"]) == (None, PROVIDER)
 
@@ -126,6 +133,18 @@ class TestAuthorize:
         assert response.status_code == 422
         assert "next" in response.get_json()["errors"]["query"]
         assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
+
+    def test_authorize_when_base_url_ends_with_a_slash_names_one_redirect_uri(
+        self, app, oidc, monkeypatch
+    ):
+        monkeypatch.setitem(app.config, "APP_BASE_URL", "http://127.0.0.1:5000/")
+
+        location = urlsplit(oidc.authorize().headers["Location"])
+
+        # The provider compares redirect URIs exactly: no "//api" from a trailing slash.
+        assert parse_qs(location.query)["redirect_uri"] == [
+            f"http://127.0.0.1:5000/api/v1/auth/oidc/{PROVIDER}/callback"
+        ]
 
     def test_authorize_when_asked_keeps_the_browser_secret_in_a_short_lived_cookie(
         self, app, client, oidc, monkeypatch
@@ -165,6 +184,8 @@ class TestSignIn:
         assert (identity.provider, identity.subject) == (PROVIDER, "grace@example.com")
         assert signed_in(client, response)["email"] == "grace@example.com"
         assert audit_log("oidc.account_created")[0]["user_id"] == user.id
+        (line,) = audit_log("login.succeeded")
+        assert (line["user_id"], line["method"]) == (user.id, f"oidc:{PROVIDER}")
 
     def test_account_made_through_a_provider_when_reset_gets_a_password(
         self, client, oidc, auth, outbox
@@ -224,7 +245,7 @@ class TestSignIn:
         assert second.status_code == 200
         assert db.session.scalars(select(MfaChallenge)).all()[-1].used_at is not None
 
-    def test_sign_in_when_account_deactivated_is_refused(self, client, oidc, user, auth):
+    def test_sign_in_when_account_deactivated_is_refused(self, client, oidc, user, auth, audit_log):
         oidc.link(auth.headers_for(user), "ada-at-provider@example.com")
         user.is_active = False
         db.session.commit()
@@ -236,6 +257,8 @@ class TestSignIn:
         assert problem_of(response) == "oidc_inactive"
         assert sessions_of(user) == sessions_before
         assert client.get_cookie("myapp_refresh", path="/api/v1/auth") is None
+        (line,) = audit_log("oidc.failed")
+        assert line["reason"] == "the linked account is inactive"
 
 
 class TestProviderKeyRotation:
@@ -269,10 +292,34 @@ def key_set(*keys) -> dict:
 
 
 class TestTampering:
-    def test_callback_when_state_tampered_is_refused(self, client, oidc):
+    def test_callback_when_state_tampered_is_refused(self, client, oidc, audit_log):
         url = oidc.callback_url("grace@example.com").replace("state=", "state=x")
 
         response = oidc.follow(url)
+
+        assert problem_of(response) == "oidc_state"
+        assert user_by_email("grace@example.com") is None
+        (line,) = audit_log("oidc.failed")
+        assert line["reason"] == "unknown, used, expired or another browser's"
+
+    def test_callback_when_the_sign_in_ends_at_this_instant_is_refused(self, client, oidc):
+        url = oidc.callback_url("grace@example.com")
+        with freeze_time(utcnow()):  # time stands still: the callback comes at the end
+            db.session.scalars(select(OidcAuthorization)).one().expires_at = utcnow()
+            db.session.commit()
+
+            response = oidc.follow(url)
+
+        assert problem_of(response) == "oidc_state"
+        assert user_by_email("grace@example.com") is None
+
+    def test_callback_at_another_providers_address_is_refused(self, app, client, oidc):
+        # Both providers are configured; the state was issued for the first.
+        providers = app.config["OIDC_PROVIDERS"]
+        app.config["OIDC_PROVIDERS"] = {**providers, "other": providers[PROVIDER]}
+        url = oidc.callback_url("grace@example.com")
+
+        response = oidc.follow(url.replace(f"/oidc/{PROVIDER}/callback", "/oidc/other/callback"))
 
         assert problem_of(response) == "oidc_state"
         assert user_by_email("grace@example.com") is None
@@ -285,9 +332,12 @@ class TestTampering:
 
         assert problem_of(again) == "oidc_state"
 
-    def test_callback_when_from_another_browser_is_refused(self, app, client, oidc):
+    @pytest.mark.parametrize("cookie", [None, "another browser's secret"])
+    def test_callback_when_from_another_browser_is_refused(self, app, client, oidc, cookie):
         url = oidc.callback_url("grace@example.com")
-        client.delete_cookie("myapp_oidc", path="/api/v1/auth/oidc")  # another browser
+        client.delete_cookie("myapp_oidc", path="/api/v1/auth/oidc")
+        if cookie is not None:
+            client.set_cookie("myapp_oidc", cookie, path="/api/v1/auth/oidc")
 
         response = oidc.follow(url)
 

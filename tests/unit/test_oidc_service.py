@@ -10,7 +10,7 @@ from unittest import mock
 
 from myapp.auth.oidc import OidcService, Pending, SignedIn
 from myapp.auth.oidc_client import OidcClient, OidcFailure, ProviderIdentity
-from myapp.auth.repository import OidcRepository, PasskeyRepository
+from myapp.auth.repository import DuplicateIdentityError, OidcRepository, PasskeyRepository
 from myapp.auth.service import AuthService, ClientInfo
 from myapp.outbox.service import Outbox
 from myapp.users.models import USERNAME_MAX_LENGTH, User
@@ -132,3 +132,33 @@ class TestNoNewAccount(NewAccountTestCase):
         self.assertEqual(len(tried), 5)
         self.assertTrue(all(re.fullmatch(r"ada-[0-9a-f]{6}", name) for name in tried[1:]))
         self.repository.add_identity.assert_not_called()
+
+
+class TestRaces(NewAccountTestCase):
+    def test_sign_in_when_the_account_changed_before_the_session_is_refused(self):
+        self.auth.start_session.return_value = None  # deactivated or re-keyed meanwhile
+
+        self.assertEqual(
+            self.failure("ada@example.com"), ("oidc_inactive", "the account changed meanwhile")
+        )
+
+    def test_sign_in_when_the_identity_was_linked_meanwhile_is_refused(self):
+        self.repository.add_identity.side_effect = DuplicateIdentityError()
+
+        self.assertEqual(
+            self.failure("ada@example.com"), ("oidc_linked_elsewhere", "linked meanwhile")
+        )
+        self.auth.start_session.assert_not_called()
+
+
+class TestLink(NewAccountTestCase):
+    def test_link_when_the_provider_gives_no_email_links_without_one(self):
+        self.users.get.return_value = User(id=7, email="ada@example.com", username="ada")
+        self.users.get.return_value.is_active = True
+        self.provider.identity.return_value = ProviderIdentity("sub-1", None, False)
+        pending = Pending("example", "nonce", "verifier", "/account/linked", 7)
+
+        self.service.complete(pending, code="c", iss=None, client=ClientInfo())
+
+        (identity,) = self.repository.add_identity.call_args.args
+        self.assertEqual((identity.user_id, identity.subject, identity.email), (7, "sub-1", None))
