@@ -33,7 +33,7 @@ def ask_for(client, headers, outbox, email: str) -> str:
 
 class TestConfirm:
     def test_confirm_when_link_opened_moves_the_account_and_tells_the_old_address(
-        self, client, user, auth_headers, outbox
+        self, client, user, auth_headers, outbox, audit_log
     ):
         token = ask_for(client, auth_headers, outbox, "new@example.com")
 
@@ -61,6 +61,7 @@ class TestConfirm:
         # Every session ends, the one that asked included: whoever held one may be
         # the reason for the move.
         assert client.get(ME, headers=auth_headers).status_code == 401
+        assert [e["user_id"] for e in audit_log("email.changed")] == [user.id]
 
     def test_confirm_when_token_reused_returns_400_and_changes_nothing_more(
         self, client, user, auth_headers, outbox

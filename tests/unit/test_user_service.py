@@ -187,10 +187,25 @@ class TestConfirmEmailChange(UserServiceTestCase):
     def test_confirm_when_address_taken_meanwhile_raises_409_and_rolls_back(self):
         self.users.find_conflicts.return_value = (True, False)
 
-        with self.assertRaises(Conflict):
+        with self.assertRaises(Conflict) as caught:
             self.service.confirm_email_change("raw")
 
+        self.assertEqual(caught.exception.detail, "An account with this email already exists.")
         self.assertEqual(self.user.email, "ada@example.com")
+        self.users.find_conflicts.assert_called_once_with(
+            "new@example.com", None, exclude_id=self.user.id
+        )
+        self.events.email_change_confirmed.assert_not_called()
+        self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
+
+    def test_confirm_when_the_save_loses_a_race_raises_409_and_rolls_back(self):
+        # Checked free, then taken before the write: the unique constraint decides.
+        self.users.save.side_effect = DuplicateUserError("taken")
+
+        with self.assertRaises(Conflict) as caught:
+            self.service.confirm_email_change("raw")
+
+        self.assertEqual(caught.exception.detail, "An account with this email already exists.")
         self.events.email_change_confirmed.assert_not_called()
         self.assertEqual((self.db.commits, self.db.rollbacks), (0, 1))
 
