@@ -435,7 +435,7 @@ class OidcRepository(Repository):
             with self.session.begin_nested():
                 self.session.add(identity)
         except IntegrityError as error:
-            raise DuplicateIdentityError(str(error.orig)) from error
+            raise DuplicateIdentityError() from error  # the cause keeps the database's message
         return identity
 
     def delete_identity(self, identity: OidcIdentity) -> None:

@@ -180,7 +180,7 @@ class UserRepository(Repository):
             with self.session.begin_nested():
                 self.session.add(user)
         except IntegrityError as error:
-            raise DuplicateUserError(str(error.orig)) from error
+            raise DuplicateUserError() from error  # the cause keeps the database's message
         return user
 
     def save(self, user: User) -> User:
@@ -190,7 +190,7 @@ class UserRepository(Repository):
         try:
             self.session.flush()
         except IntegrityError as error:
-            raise DuplicateUserError(str(error.orig)) from error
+            raise DuplicateUserError() from error  # the cause keeps the database's message
         return user
 
     def insert_many(self, rows: list[dict[str, Any]]) -> None:

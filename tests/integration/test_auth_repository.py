@@ -279,6 +279,15 @@ class TestOidcIdentities(AuthRepositoryTestCase):
 
         self.assertEqual([i.id for i in listed], ["i2", "i3", "i1"])
 
+    def test_identity_when_two_providers_know_one_subject_finds_each_ones(self):
+        # A subject is unique per provider only: "1234" at one is nobody at another.
+        first = self.add(OidcIdentity(user_id=self.ada.id, provider="one", subject="1234"))[0]
+        second = self.add(OidcIdentity(user_id=self.bob.id, provider="two", subject="1234"))[0]
+
+        found = [OidcRepository().identity(p, "1234") for p in ("one", "two", "three")]
+
+        self.assertEqual(found, [first, second, None])
+
     def test_identity_for_user_when_asked_finds_that_identity_of_that_user_only(self):
         first, second = self.identity(self.ada, "i1"), self.identity(self.ada, "i2")
 
