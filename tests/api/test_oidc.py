@@ -158,6 +158,8 @@ class TestAuthorize:
         assert {"Secure", "HttpOnly"} <= attributes
         assert f"Max-Age={int(AUTHORIZATION_LIFETIME.total_seconds())}" in cookie
         assert "SameSite=Lax" in cookie  # sent on the provider's redirect back, a top-level GET
+        secret = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc").value
+        assert len(secret) == 43  # 256 random bits
 
 
 class TestSignIn:

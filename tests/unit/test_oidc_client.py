@@ -121,6 +121,17 @@ class TestIdTokenChecks(unittest.TestCase):
                 self.verify(token)
             self.assertEqual(caught.exception.code, "oidc_token")
 
+    def test_verify_when_refused_logs_which_check_refused_it(self):
+        # The browser only hears "oidc_token"; the log says which check refused it.
+        for token, reason in (
+            (id_token(signing_key=key("stranger")), "ID token signature: "),
+            (id_token(nonce="replayed"), "ID token claims: "),
+            (id_token(azp="other"), "ID token azp is not our client"),
+        ):
+            with self.subTest(reason), self.assertRaises(OidcFailure) as caught:
+                self.verify(token)
+            self.assertTrue(caught.exception.reason.startswith(reason), caught.exception.reason)
+
     def test_verify_when_issued_to_us_accepts(self):
         accepted = {
             "several audiences, azp us": id_token(aud=["myapp", "other"], azp="myapp"),
