@@ -221,6 +221,7 @@ class TestAdminUpdateUser:
         )
 
         assert response.status_code == 409
+        assert response.get_json()["detail"] == "An account with this email already exists."
         assert reload(user.id).email == "ada@example.com"
 
     @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from myapp.auth.models import ActionToken, AuthSession
 from myapp.extensions import db, passwords
 from myapp.mail import MemoryBackend
 from myapp.outbox.models import OutboxMessage
-from tests.conftest import bearer, token_from
+from tests.conftest import bearer, fresh, token_from
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CHANGE = "/api/v1/users/me/password"
@@ -90,11 +90,18 @@ class TestChangePassword:
     @pytest.mark.parametrize(
         ("new_password", "reason"),
         [
-            ("short", "Length must be between 12 and 128"),
-            ("LeaveMeAlone", "most commonly used passwords"),
-            ("qazwsxedcrfv", "most commonly used passwords"),
+            ("elevenchars", "Length must be between 12 and 128 characters."),
+            ("x" * 129, "Length must be between 12 and 128 characters."),
+            (
+                "LeaveMeAlone",
+                "This password is one of the most commonly used passwords; choose another.",
+            ),
+            (
+                "qazwsxedcrfv",
+                "This password is one of the most commonly used passwords; choose another.",
+            ),
         ],
-        ids=["too-short", "common-any-case", "common"],
+        ids=["one-too-short", "one-too-long", "common-any-case", "common"],
     )
     def test_change_when_new_password_weak_returns_422_saying_why(
         self, client, user, auth_headers, new_password, reason
@@ -108,8 +115,23 @@ class TestChangePassword:
         )
 
         assert response.status_code == 422
-        assert reason in response.get_json()["errors"]["json"]["new_password"][0]
+        assert response.get_json()["errors"]["json"]["new_password"] == [reason]
         assert stored_hash(user) == before
+
+    @pytest.mark.parametrize("length", [12, 128], ids=["shortest", "longest"])
+    def test_change_when_new_password_at_a_length_bound_sets_it(
+        self, client, user, auth_headers, length
+    ):
+        new_password = ("a long passphrase " * 8)[:length]
+
+        response = client.put(
+            CHANGE,
+            json={"current_password": DEFAULT_PASSWORD, "new_password": new_password},
+            headers=auth_headers,
+        )
+
+        assert response.status_code == 204
+        assert passwords.verify(stored_hash(user), new_password)
 
     def test_change_when_login_follows_in_same_second_new_token_works(self, client, auth, user):
         with freeze_time("2026-03-01 12:00:00"):
@@ -221,6 +243,19 @@ class TestConfirmPasswordReset:
         )
         live = db.session.scalars(select(AuthSession).where(AuthSession.revoked_at.is_(None)))
         assert live.all() == []
+
+    def test_confirm_when_signed_out_everywhere_before_still_ends_every_token(
+        self, client, auth, user, reset_token
+    ):
+        # From token version 1, not 0: a reset must move the version on, not set it.
+        user.token_version = 1
+        db.session.commit()
+        tokens = auth.login(email=user.email).get_json()
+
+        client.post(CONFIRM, json={"token": reset_token, "new_password": NEW_PASSWORD})
+
+        assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 401
+        assert fresh(user).token_version == 2
 
     def test_confirm_when_token_used_twice_second_returns_400(self, client, user, reset_token):
         client.post(CONFIRM, json={"token": reset_token, "new_password": NEW_PASSWORD})

@@ -75,21 +75,22 @@ class TestUpdateProfile:
         assert response.get_json()["username"] == reload(user).username == "lovelace"
 
     @pytest.mark.parametrize(
-        "payload",
+        ("payload", "detail"),
         [
-            {"email": "TAKEN@example.com"},
-            {"username": "Taken"},
+            ({"email": "TAKEN@example.com"}, "An account with this email already exists."),
+            ({"username": "Taken"}, "This username is taken."),
         ],
         ids=["email-any-case", "username-any-case"],
     )
     def test_update_when_value_taken_returns_409_and_changes_nothing(
-        self, client, user, auth_headers, payload
+        self, client, user, auth_headers, payload, detail
     ):
         UserFactory(email="taken@example.com", username="taken")
 
         response = client.patch(ME, json=payload, headers=auth_headers)
 
         assert response.status_code == 409
+        assert response.get_json()["detail"] == detail
         assert (reload(user).email, reload(user).username) == ("ada@example.com", "ada")
 
     @pytest.mark.parametrize(

@@ -268,8 +268,8 @@ class TestAdminUpdate(UserServiceTestCase):
         self.events.access_lost.assert_called_once_with(self.user)
         self.assertEqual(self.db.commits, 1)
 
-    def test_admin_update_when_demoting_admin_revokes_everything(self):
-        other_admin = User(
+    def other_admin(self) -> User:
+        other = User(
             id=9,
             email="o@example.com",
             username="o",
@@ -277,12 +277,25 @@ class TestAdminUpdate(UserServiceTestCase):
             is_active=True,
             token_version=4,
         )
-        self.users.get.side_effect = {1: self.admin, 9: other_admin}.get
+        self.users.get.side_effect = {1: self.admin, 9: other}.get
+        return other
+
+    def test_admin_update_when_demoting_admin_revokes_everything(self):
+        other_admin = self.other_admin()
 
         self.service.admin_update(self.admin, 9, {"is_admin": False})
 
         self.assertEqual((other_admin.is_admin, other_admin.token_version), (False, 5))
         self.events.access_lost.assert_called_once_with(other_admin)
+
+    def test_admin_update_when_renaming_another_admin_revokes_nothing(self):
+        # Only losing access or rights ends sessions, not being an admin.
+        other_admin = self.other_admin()
+
+        self.service.admin_update(self.admin, 9, {"username": "renamed"})
+
+        self.assertEqual((other_admin.username, other_admin.token_version), ("renamed", 4))
+        self.events.access_lost.assert_not_called()
 
     def test_admin_update_when_promoting_or_reactivating_revokes_nothing(self):
         self.service.admin_update(self.admin, 7, {"is_admin": True, "is_active": True})
