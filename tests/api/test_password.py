@@ -9,6 +9,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from myapp.auth.models import ActionToken, AuthSession
+from myapp.database.columns import utcnow
 from myapp.extensions import db, passwords
 from myapp.mail import MemoryBackend
 from myapp.outbox.models import OutboxMessage
@@ -150,7 +151,7 @@ class TestChangePassword:
 
 class TestRequestPasswordReset:
     def test_request_when_account_exists_sends_link_and_stores_only_hash(
-        self, app, client, user, outbox
+        self, app, client, user, outbox, clock
     ):
         response = client.post(RESET, json={"email": "ADA@example.com"})
 
@@ -161,6 +162,9 @@ class TestRequestPasswordReset:
         assert message.to == user.email
         assert message.body.count(f"{app.config['APP_BASE_URL']}/account/reset?token=") == 1
         assert token not in (row.token_hash, row.binding)
+        # When the link was issued, for whoever looks into an account's history.
+        lifetime = timedelta(seconds=app.config["PASSWORD_RESET_TOKEN_EXPIRES"])
+        assert (row.created_at, row.expires_at) == (utcnow(), utcnow() + lifetime)
 
     def test_request_when_account_unknown_answers_identically_and_sends_nothing(
         self, client, user, outbox
