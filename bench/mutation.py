@@ -5,6 +5,7 @@ per file and writes docs/test-strength.md with the table and every survivor.
 
     python bench/mutation.py [--max-children 2] [MUTANT_PATTERN ...]
     python bench/mutation.py --unfinished [myapp/auth/ ...]   # not run or survived
+    python bench/mutation.py --survivors [myapp/auth/ ...]    # survived only
     python bench/mutation.py --report-only
 
 A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
@@ -239,10 +240,12 @@ def write_report(scores: list[FileScore]) -> bool:
     return met
 
 
-def unfinished(scores: list[FileScore], paths: list[str]) -> list[str]:
-    """The mutants of ``paths`` (prefixes; all of myapp/ when empty) that have not
-    run or survived: what is left to do after tests were added, by name, so that
-    mutants already killed are not run again."""
+def unfinished(
+    scores: list[FileScore], paths: list[str], statuses: set[str] = MISSED | {"not checked"}
+) -> list[str]:
+    """The mutants of ``paths`` (prefixes; all of myapp/ when empty) whose status is
+    one of ``statuses`` (by default: not run, or survived): what is left to do after
+    tests were added, by name, so that mutants already killed are not run again."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.stats import status_by_exit_code
 
@@ -253,7 +256,7 @@ def unfinished(scores: list[FileScore], paths: list[str]) -> list[str]:
         data = SourceFileMutationData(path=Path(score.path))
         data.load()
         for name, exit_code in data.exit_code_by_key.items():
-            if status_by_exit_code[exit_code] in MISSED | {"not checked"}:
+            if status_by_exit_code[exit_code] in statuses:
                 names.append(name)
     return sorted(names)
 
@@ -269,14 +272,21 @@ def main() -> int:
         help="run only the mutants not yet run or surviving, of the files the patterns "
         "start (myapp/auth/ ...), all files when none",
     )
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="like --unfinished, but only the mutants that survived (quick, after a fix)",
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
     patterns = args.patterns
-    if args.unfinished:
-        patterns = unfinished(collect(), args.patterns)
+    selective = args.unfinished or args.survivors
+    if selective:
+        statuses = MISSED if args.survivors else MISSED | {"not checked"}
+        patterns = unfinished(collect(), args.patterns, statuses)
         if not patterns:
-            print("nothing unfinished")
-    if not args.report_only and (patterns or not args.unfinished):
+            print("nothing to run")
+    if not args.report_only and (patterns or not selective):
         command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
         subprocess.run([*command, str(args.max_children), *patterns], check=True)
     return 0 if write_report(collect()) else 1
