@@ -245,10 +245,13 @@ def unfinished(
 ) -> list[str]:
     """The mutants of ``paths`` (prefixes; all of myapp/ when empty) whose status is
     one of ``statuses`` (by default: not run, or survived): what is left to do after
-    tests were added, by name, so that mutants already killed are not run again."""
+    tests were added, by name, so that mutants already killed are not run again.
+    Listed equivalents are left out: they survive by definition, and a survivor runs
+    every test that reaches its function."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.stats import status_by_exit_code
 
+    equivalent = {name for score in scores for name, _, _ in score.equivalent}
     names = []
     for score in scores:
         if paths and not score.path.startswith(tuple(paths)):
@@ -256,7 +259,7 @@ def unfinished(
         data = SourceFileMutationData(path=Path(score.path))
         data.load()
         for name, exit_code in data.exit_code_by_key.items():
-            if status_by_exit_code[exit_code] in statuses:
+            if status_by_exit_code[exit_code] in statuses and name not in equivalent:
                 names.append(name)
     return sorted(names)
 
