@@ -164,6 +164,17 @@ class TestMeRejectsBadAuthorization:
     def test_me_when_claims_wrong_returns_401(self, client, forge, changes):
         assert_unauthorized(client.get(URL, headers=bearer(forge(**changes))))
 
+    @pytest.mark.parametrize("sub", ["0", "-1", str(MAX_ID + 1)])
+    def test_me_when_user_id_cannot_exist_returns_401_without_a_query(
+        self, client, forge, sql_statements, sub
+    ):
+        # No id outside 1..MAX_ID can exist: refused before any round trip.
+        token = forge(sub=sub)
+        sql_statements.clear()
+
+        assert_unauthorized(client.get(URL, headers=bearer(token)), "Token is no longer valid.")
+        assert sql_statements == []
+
     def test_me_when_refresh_token_used_returns_401(self, client, auth, user):
         refresh = auth.login(email=user.email).get_json()["refresh_token"]
 
