@@ -108,6 +108,7 @@ class TestAuthorize:
         assert stored.next_path == "/account/sessions"
         assert query["state"][0] not in (stored.state_hash, stored.nonce)  # only its digest
         assert stored.nonce == query["nonce"][0]
+        assert stored.expires_at - stored.created_at == AUTHORIZATION_LIFETIME
         cookie = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc")
         assert cookie.http_only and cookie.same_site == "Lax"
         # 256 random bits each; the PKCE verifier at 86 characters (RFC 7636: 43 to 128).
@@ -185,7 +186,8 @@ class TestSignIn:
         (identity,) = identities_of(user)
         assert (identity.provider, identity.subject) == (PROVIDER, "grace@example.com")
         assert signed_in(client, response)["email"] == "grace@example.com"
-        assert audit_log("oidc.account_created")[0]["user_id"] == user.id
+        (created,) = audit_log("oidc.account_created")
+        assert (created["user_id"], created["provider"]) == (user.id, PROVIDER)
         (line,) = audit_log("login.succeeded")
         assert (line["user_id"], line["method"]) == (user.id, f"oidc:{PROVIDER}")
 

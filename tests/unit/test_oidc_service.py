@@ -120,6 +120,11 @@ class TestNoNewAccount(NewAccountTestCase):
             self.failure("ada@example.com"), ("oidc_account_exists", "registered meanwhile")
         )
         self.assertEqual(self.users.add.call_count, 1)
+        # Looked up again by the address, after the collision.
+        self.assertEqual(
+            self.users.get_by_email.call_args_list,
+            [mock.call("ada@example.com"), mock.call("ada@example.com")],
+        )
 
     def test_new_account_when_every_username_is_taken_gives_up_after_five(self):
         self.users.add.side_effect = DuplicateUserError("username taken")
