@@ -62,8 +62,12 @@ def configure_app(app: Flask, config: Config, overrides: Mapping[str, Any] | Non
     app.config.update(overrides or {})
     for key in ("JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES"):
         # MYAPP_JWT_ACCESS_TOKEN_EXPIRES=600 arrives as an int: seconds.
-        if isinstance(app.config[key], int):
-            app.config[key] = timedelta(seconds=app.config[key])
+        value = app.config[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            app.config[key] = timedelta(seconds=value)
+    # Links and redirect URIs are built as base + "/path"; providers compare
+    # redirect URIs exactly, so a configured trailing "/" must not make "//path".
+    app.config["APP_BASE_URL"] = str(app.config["APP_BASE_URL"]).rstrip("/")
     # Cookies are Secure whenever the site is served over https (production must be).
     app.config["JWT_COOKIE_SECURE"] = str(app.config["APP_BASE_URL"]).startswith("https://")
     if app.config["DATABASE_PGBOUNCER"]:

@@ -36,6 +36,37 @@ class ConfigurationError(RuntimeError):
     """The configuration cannot run safely (raised by ``create_app``)."""
 
 
+# Lifetimes, counts and limits that only make sense above zero: a zero or negative
+# lifetime would make every link, code or session dead on arrival, with no error
+# anywhere but in the users' faces.
+POSITIVE_SETTINGS = (
+    "JWT_ACCESS_TOKEN_EXPIRES",
+    "JWT_REFRESH_TOKEN_EXPIRES",
+    "SESSION_ABSOLUTE_LIFETIME",
+    "PASSWORD_RESET_TOKEN_EXPIRES",
+    "EMAIL_VERIFICATION_TOKEN_EXPIRES",
+    "EMAIL_CHANGE_TOKEN_EXPIRES",
+    "MFA_TOKEN_EXPIRES",
+    "MFA_TOKEN_MAX_ATTEMPTS",
+    "WEBAUTHN_CHALLENGE_EXPIRES",
+    "PASSWORD_MIN_LENGTH",
+    "SMTP_TIMEOUT",
+    "MAIL_BATCH",
+    "MAIL_LEASE_SECONDS",
+    "MAIL_MAX_ATTEMPTS",
+    "MAIL_RETRY_BASE_SECONDS",
+    "MAIL_RETRY_MAX_SECONDS",
+    "MAIL_KEEP_SENT_DAYS",
+)
+
+
+def is_positive(value: object) -> bool:
+    """A number above zero (seconds as a number or a timedelta); not a bool."""
+    if isinstance(value, timedelta):
+        return value > timedelta(0)
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 def provide_webauthn(config: MutableMapping[str, Any]) -> None:
     """Fill in the relying party from APP_BASE_URL where it is not configured, and
     turn a comma-separated origin list into a list."""
@@ -295,6 +326,13 @@ class Config:
 
     def validate(self, config: Mapping[str, Any]) -> None:
         """Check the final configuration (after environment overrides)."""
+        problems = [
+            f"{key} must be a positive number (got {config.get(key)!r})"
+            for key in POSITIVE_SETTINGS
+            if not is_positive(config.get(key))
+        ]
+        if problems:
+            raise ConfigurationError("Refusing to start: " + "; ".join(problems))
         if config.get("ENCRYPTION_KEY"):
             try:
                 parse_keys(config["ENCRYPTION_KEY"])

@@ -124,7 +124,7 @@ class AccountService:
             passwords,
             Outbox.from_app(),
             AccountSettings(
-                base_url=config["APP_BASE_URL"].rstrip("/"),
+                base_url=config["APP_BASE_URL"],
                 reset_lifetime=timedelta(seconds=config["PASSWORD_RESET_TOKEN_EXPIRES"]),
                 verification_lifetime=timedelta(seconds=config["EMAIL_VERIFICATION_TOKEN_EXPIRES"]),
                 email_change_lifetime=timedelta(seconds=config["EMAIL_CHANGE_TOKEN_EXPIRES"]),

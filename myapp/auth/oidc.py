@@ -123,7 +123,7 @@ class OidcService:
 
     @classmethod
     def from_app(cls) -> OidcService:
-        base = str(current_app.config["APP_BASE_URL"]).rstrip("/")
+        base = current_app.config["APP_BASE_URL"]
 
         def client_for(settings: ProviderSettings) -> OidcClient:
             # From APP_BASE_URL, never the Host header: the provider checks it anyway.

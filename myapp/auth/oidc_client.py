@@ -68,7 +68,9 @@ def parse_providers(value: Any) -> dict[str, ProviderSettings]:
             scopes = tuple(entry.get("scopes") or ProviderSettings.scopes)
             providers[name] = ProviderSettings(
                 name=name,
-                issuer=str(entry["issuer"]).rstrip("/"),
+                # Exactly as written: the ID token's iss must match it character
+                # for character (OIDC Core 3.1.3.7), a trailing "/" included.
+                issuer=str(entry["issuer"]),
                 client_id=str(entry["client_id"]),
                 client_secret=str(entry["client_secret"]),
                 label=str(entry.get("label") or f"Sign in with {name}"),
@@ -111,10 +113,16 @@ class DiscoveryCache:
         return self._fetch(issuer, http)
 
     def _fetch(self, issuer: str, http: requests.Session) -> Discovered:
-        metadata = _get_json(http, f"{issuer}/.well-known/openid-configuration")
-        # The document must be about the issuer we configured (OIDC Discovery 4.3).
-        if metadata.get("issuer", "").rstrip("/") != issuer:
-            raise OidcFailure("oidc_provider", "discovery document of another issuer")
+        # OIDC Discovery 4: a terminating "/" is removed before the suffix is appended.
+        url = f"{issuer.removesuffix('/')}/.well-known/openid-configuration"
+        metadata = _get_json(http, url)
+        # The document must be about the issuer we configured, identical (Discovery
+        # 4.3): "https://host/" and "https://host" are two issuers to a token check.
+        if metadata.get("issuer") != issuer:
+            raise OidcFailure(
+                "oidc_provider",
+                f"discovery document of another issuer: {metadata.get('issuer')!r}",
+            )
         keys = KeySet.import_key_set(cast(Any, _get_json(http, metadata["jwks_uri"])))
         entry = Discovered(metadata, keys, time.monotonic())
         with self._lock:
@@ -161,7 +169,7 @@ class OidcClient:
         """Exchange the code, check the ID token, and read the email (from the
         token, or from userinfo when the token carries none)."""
         # RFC 9207: a callback naming another issuer is a mix-up attack.
-        if iss is not None and iss.rstrip("/") != self.settings.issuer:
+        if iss is not None and iss != self.settings.issuer:
             raise OidcFailure("oidc_token", "callback iss is another issuer's")
         discovered = self._discovered()
         session = self._session()

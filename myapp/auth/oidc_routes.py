@@ -28,6 +28,7 @@ from myapp.auth.schemas import (
     NextSchema,
     ProviderSchema,
 )
+from myapp.errors import Unavailable
 from myapp.openapi import Blueprint, problems
 from myapp.ratelimit import per_user, rate_limit
 
@@ -65,12 +66,15 @@ def authorize(query: dict[str, str], provider: str) -> Response:
     ``next``: a path on this site to land on afterwards (default ``/account``).
     """
     browser = _browser_secret()
-    url = OidcService.from_app().start(provider, query["next"], browser)
+    try:
+        url = OidcService.from_app().start(provider, query["next"], browser)
+    except OidcFailure as failure:  # the provider is unreachable or misconfigured
+        return _failed(provider, failure, SIGN_IN_PAGE)
     return _with_browser_cookie(_redirect(url), browser)
 
 
 @blp.route("/auth/oidc/<provider>/link", methods=["POST"])
-@problems(blp, 401, 404, 422, 429)
+@problems(blp, 401, 404, 422, 429, 503)
 @blp.doc(security=BEARER)
 @blp.arguments(LinkSchema)
 @blp.response(200, AuthorizeUrlSchema)
@@ -83,7 +87,11 @@ def link(data: dict[str, str], provider: str) -> Any:
     Needs a fresh token: a stolen refreshed session must not plant its own way in.
     """
     browser = _browser_secret()
-    url = OidcService.from_app().start(provider, data["next"], browser, link_user=current_user)
+    try:
+        url = OidcService.from_app().start(provider, data["next"], browser, link_user=current_user)
+    except OidcFailure as failure:  # the provider is unreachable or misconfigured
+        _audit_failure(provider, failure, user_id=current_user.id)
+        raise Unavailable("The provider cannot be reached; retry shortly.") from None
     response = cast(Response, current_app.json.response({"authorize_url": url}))
     return _with_browser_cookie(response, browser)
 
@@ -115,8 +123,7 @@ def callback(query: dict[str, str], provider: str) -> Response:
             pending, code=query["code"], iss=query.get("iss"), client=client_info()
         )
     except OidcFailure as failure:
-        audit("oidc.failed", provider=provider, code=failure.code, reason=failure.reason)
-        return _redirect(f"{landing}?{urlencode({'problem': failure.code})}")
+        return _failed(provider, failure, landing)
     if isinstance(outcome, Linked):
         return _redirect(outcome.next_path)
     if isinstance(outcome, SecondStep):
@@ -133,6 +140,22 @@ def callback(query: dict[str, str], provider: str) -> Response:
         max_age=max(1, tokens.refresh_expires_in),
     )
     return response
+
+
+def _audit_failure(provider: str, failure: OidcFailure, user_id: int | None = None) -> None:
+    audit(
+        "oidc.failed",
+        user_id=user_id,
+        provider=provider,
+        code=failure.code,
+        reason=failure.reason,
+    )
+
+
+def _failed(provider: str, failure: OidcFailure, landing: str) -> Response:
+    """A browser navigation that failed lands on the console, which shows the code."""
+    _audit_failure(provider, failure)
+    return _redirect(f"{landing}?{urlencode({'problem': failure.code})}")
 
 
 @blp.route("/users/me/identities")

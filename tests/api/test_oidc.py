@@ -23,6 +23,7 @@ from myapp.passwords import is_usable
 from myapp.users.models import User
 from tests.conftest import bearer, mails, token_from
 from tests.factories import UserFactory
+from tests.support.database import variant_app
 from tests.support.oidc import PROVIDER, OidcActions, OpenIdProvider
 from tests.support.passkeys import register_passkey
 
@@ -136,11 +137,13 @@ class TestAuthorize:
         assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
 
     def test_authorize_when_base_url_ends_with_a_slash_names_one_redirect_uri(
-        self, app, oidc, monkeypatch
+        self, openid_provider
     ):
-        monkeypatch.setitem(app.config, "APP_BASE_URL", "http://127.0.0.1:5000/")
-
-        location = urlsplit(oidc.authorize().headers["Location"])
+        providers = {PROVIDER: openid_provider.settings()}
+        with variant_app(APP_BASE_URL="http://127.0.0.1:5000/", OIDC_PROVIDERS=providers) as app:
+            location = urlsplit(
+                OidcActions(app.test_client(), openid_provider, "").authorize().headers["Location"]
+            )
 
         # The provider compares redirect URIs exactly: no "//api" from a trailing slash.
         assert parse_qs(location.query)["redirect_uri"] == [
@@ -161,6 +164,59 @@ class TestAuthorize:
         assert "SameSite=Lax" in cookie  # sent on the provider's redirect back, a top-level GET
         secret = client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc").value
         assert len(secret) == 43  # 256 random bits
+
+
+class TestProviderUnavailable:
+    """The provider cannot be used (down, or its issuer written otherwise than it
+    writes it): nothing is stored, the failure is audited, and the browser lands on
+    the console (authorize) or the API answers 503 (link); never a 500."""
+
+    @pytest.fixture(
+        params=[
+            # The discard port: the connection is refused at once.
+            ("http://127.0.0.1:9", "discovery failed"),
+            ("{issuer}/", "discovery document of another issuer"),
+        ],
+        ids=["unreachable", "issuer-with-a-slash-it-does-not-write"],
+    )
+    def broken(self, request, app, openid_provider, monkeypatch):
+        """The provider configured unusably; the audit reason that says why."""
+        issuer, reason = request.param
+        settings = openid_provider.settings(issuer=issuer.format(issuer=openid_provider.issuer))
+        monkeypatch.setitem(app.config, "OIDC_PROVIDERS", {PROVIDER: settings})
+        return reason
+
+    def test_authorize_when_provider_unusable_lands_on_the_console_storing_nothing(
+        self, client, broken, audit_log
+    ):
+        response = client.get(f"/api/v1/auth/oidc/{PROVIDER}/authorize")
+
+        assert problem_of(response) == "oidc_provider"
+        assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
+        assert client.get_cookie("myapp_oidc", path="/api/v1/auth/oidc") is None
+        (line,) = audit_log("oidc.failed")
+        assert (line["provider"], line["code"]) == (PROVIDER, "oidc_provider")
+        assert line["reason"].startswith(broken)
+
+    def test_link_when_provider_unusable_is_503_storing_nothing(
+        self, client, broken, user, auth, audit_log
+    ):
+        response = client.post(
+            f"/api/v1/auth/oidc/{PROVIDER}/link", json={}, headers=auth.headers_for(user)
+        )
+
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"] == "The provider cannot be reached; retry shortly."
+        assert response.headers["Retry-After"] == "5"
+        assert db.session.scalar(select(func.count()).select_from(OidcAuthorization)) == 0
+        (line,) = audit_log("oidc.failed")
+        assert (line["user_id"], line["provider"], line["code"]) == (
+            user.id,
+            PROVIDER,
+            "oidc_provider",
+        )
+        assert line["reason"].startswith(broken)
 
 
 class TestSignIn:

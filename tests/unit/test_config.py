@@ -256,6 +256,79 @@ class TestEnvironment:
             resolve_config("staging")
 
 
+JWT_LIFETIMES = {"JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES"}
+
+
+class TestPositiveSettings:
+    """A lifetime, count or limit at zero or below refuses to start, in every
+    environment: it would make every link, code or session dead on arrival."""
+
+    @pytest.mark.parametrize("key", sorted(set(config_module.POSITIVE_SETTINGS) - JWT_LIFETIMES))
+    @pytest.mark.parametrize("value", [0, -1, 0.0, "300", True, None])
+    def test_create_app_when_not_a_positive_number_refuses_naming_it(self, key, value):
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(config_module.TestingConfig, overrides={key: value})
+
+        assert str(refused.value) == (
+            f"Refusing to start: {key} must be a positive number (got {value!r})"
+        )
+
+    @pytest.mark.parametrize("key", sorted(JWT_LIFETIMES))
+    @pytest.mark.parametrize(
+        ("value", "stored"),
+        [(0, timedelta(0)), (-1, timedelta(seconds=-1)), ("300", "300"), (True, True)],
+    )
+    def test_create_app_when_jwt_lifetime_not_positive_refuses_naming_it(self, key, value, stored):
+        # Seconds become a timedelta before the check (flask-jwt-extended reads one).
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(config_module.TestingConfig, overrides={key: value})
+
+        assert str(refused.value) == (
+            f"Refusing to start: {key} must be a positive number (got {stored!r})"
+        )
+
+    def test_create_app_when_several_are_wrong_names_each(self):
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(
+                config_module.TestingConfig, overrides={"MAIL_BATCH": 0, "MFA_TOKEN_EXPIRES": -5}
+            )
+
+        assert str(refused.value) == (
+            "Refusing to start: MFA_TOKEN_EXPIRES must be a positive number (got -5); "
+            "MAIL_BATCH must be a positive number (got 0)"
+        )
+
+    @pytest.mark.parametrize("key", ["JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES"])
+    def test_create_app_when_token_lifetime_in_env_is_zero_refuses(self, key):
+        with pytest.raises(ConfigurationError, match=f"{key} must be a positive number"):
+            create_app(config_module.TestingConfig({key: "0"}))
+
+    @pytest.mark.parametrize("value", [1, 0.5, timedelta(seconds=1)])
+    def test_create_app_when_just_above_zero_starts(self, value):
+        app = create_app(config_module.TestingConfig, overrides={"MFA_TOKEN_EXPIRES": value})
+
+        assert app.config["MFA_TOKEN_EXPIRES"] == value
+
+
+class TestBaseUrl:
+    @pytest.mark.parametrize(
+        ("configured", "stored"),
+        [
+            ("https://accounts.example", "https://accounts.example"),
+            ("https://accounts.example/", "https://accounts.example"),
+            ("https://accounts.example//", "https://accounts.example"),
+            # A path's own last character stays: only slashes are trimmed.
+            ("https://example.com/appX/", "https://example.com/appX"),
+        ],
+    )
+    def test_create_app_when_base_url_has_trailing_slashes_stores_it_without(
+        self, configured, stored
+    ):
+        app = create_app(config_module.TestingConfig, overrides={"APP_BASE_URL": configured})
+
+        assert app.config["APP_BASE_URL"] == stored
+
+
 class TestNormaliseDatabaseUrl:
     @pytest.mark.parametrize(
         ("given", "expected"),

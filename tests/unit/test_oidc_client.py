@@ -184,8 +184,15 @@ class TestIdTokenChecks(unittest.TestCase):
         self.assertEqual(sum(url.endswith("/jwks") for url in self.http.fetches), 2)
 
     def test_discovery_when_document_names_another_issuer_or_none_refuses(self):
-        for document in ({"issuer": "https://evil.example"}, {"issuer": f"{ISSUER}/evil"}, {}):
-            with self.subTest(document=document):
+        documents = {
+            "another host": {"issuer": "https://evil.example"},
+            "a path below": {"issuer": f"{ISSUER}/evil"},
+            # Identical means identical (Discovery 4.3): its tokens would carry this iss.
+            "ours with a slash": {"issuer": f"{ISSUER}/"},
+            "none": {},
+        }
+        for case, document in documents.items():
+            with self.subTest(case):
                 self.http.get = lambda url, timeout, document=document: FakeResponse(document)
 
                 with self.assertRaises(OidcFailure) as caught:
@@ -193,24 +200,46 @@ class TestIdTokenChecks(unittest.TestCase):
                 failure = caught.exception
                 self.assertEqual(
                     (failure.code, failure.reason),
-                    ("oidc_provider", "discovery document of another issuer"),
+                    (
+                        "oidc_provider",
+                        f"discovery document of another issuer: {document.get('issuer')!r}",
+                    ),
                 )
 
-    def test_discovery_when_document_names_the_issuer_with_a_trailing_slash_accepts(self):
-        # Some providers publish "https://host/" while the setting reads "https://host".
-        fetch = self.http.get
 
-        def slashed(url: str, timeout: float) -> FakeResponse:
-            response = fetch(url, timeout)
-            if url.endswith("/openid-configuration"):
-                response.body = {**response.body, "issuer": f"{ISSUER}/"}
-            return response
+class TestIssuerWithATrailingSlash(unittest.TestCase):
+    """A provider whose issuer ends in "/" (Auth0 writes "https://tenant.auth0.com/"):
+    its discovery document is fetched without "//", and its tokens, which carry the
+    slash, are accepted."""
 
-        self.http.get = slashed
+    SLASHED = f"{ISSUER}/"
 
-        url = self.client.authorization_url(state="s", nonce="n", code_verifier="v" * 43)
+    def setUp(self) -> None:
+        self.http = FakeProviderHttp([KEY])
+        self.http.metadata_extra = {"issuer": self.SLASHED}
+        settings = ProviderSettings("example", self.SLASHED, "myapp", "secret", "Example")
+        self.client = OidcClient(settings, "https://app/cb", DiscoveryCache(), self.http)
 
-        self.assertTrue(url.startswith(f"{ISSUER}/auth?"))
+    def test_discovery_when_issuer_ends_in_a_slash_fetches_without_a_double_slash(self):
+        self.client.authorization_url(state="s", nonce="n", code_verifier="v" * 43)
+
+        self.assertEqual(self.http.fetches[0], f"{ISSUER}/.well-known/openid-configuration")
+
+    def test_verify_when_token_carries_the_slashed_issuer_accepts(self):
+        token = id_token(iss=self.SLASHED)
+
+        claims = self.client._verify_id_token(token, "n-0S6_WzA2Mj")
+
+        self.assertEqual(claims["iss"], self.SLASHED)
+
+    def test_verify_when_token_drops_the_slash_refuses(self):
+        token = id_token(iss=ISSUER)
+
+        with self.assertRaises(OidcFailure) as caught:
+            self.client._verify_id_token(token, "n-0S6_WzA2Mj")
+
+        self.assertEqual(caught.exception.code, "oidc_token")
+        self.assertIn("iss", caught.exception.reason)
 
 
 class TestFailure(unittest.TestCase):
@@ -232,7 +261,7 @@ class TestParseProviders(unittest.TestCase):
         )
 
         settings = providers["gitlab"]
-        self.assertEqual(settings.issuer, "https://gitlab.com")
+        self.assertEqual(settings.issuer, "https://gitlab.com/")  # exactly as written
         self.assertEqual(settings.scopes, ("openid", "email", "profile"))
         self.assertEqual(settings.label, "Sign in with gitlab")
 
@@ -322,8 +351,8 @@ class TestIdentity(unittest.TestCase):
 
                 self.assertEqual((identity.email, identity.email_verified), expected)
 
-    def test_identity_when_the_callback_names_our_issuer_with_a_slash_accepts(self):
-        self.assertEqual(self.identity(iss=f"{ISSUER}/").subject, "248289761001")
+    def test_identity_when_the_callback_names_our_issuer_exactly_accepts(self):
+        self.assertEqual(self.identity(iss=ISSUER).subject, "248289761001")
 
     def test_identity_when_a_step_fails_names_the_problem_and_why(self):
         def token_request_fails():
@@ -345,11 +374,15 @@ class TestIdentity(unittest.TestCase):
             self.http.get = mock.Mock(side_effect=ConnectionError("unreachable"))
 
         cases = {
-            "callback from another issuer": (
-                None,
-                ("oidc_token", "callback iss is another issuer's"),
-                "https://evil.example",
-            ),
+            **{
+                f"callback from issuer {iss}": (
+                    None,
+                    ("oidc_token", "callback iss is another issuer's"),
+                    iss,
+                )
+                # RFC 9207 2.4: a simple string comparison, so our issuer plus "/" is another.
+                for iss in ("https://evil.example", f"{ISSUER}/")
+            },
             "token request fails": (
                 token_request_fails,
                 ("oidc_exchange", "token request failed: refused"),
