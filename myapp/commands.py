@@ -45,7 +45,7 @@ def prune_tokens() -> None:
     sent = OutboxAdmin.from_app().prune_sent()
     click.echo(
         f"Deleted {pruned.sessions} expired session(s), {pruned.tokens} expired token(s) "
-        f"and {sent} sent email(s) past MAIL_KEEP_SENT_DAYS."
+        f"and {sent} sent or skipped email(s) past MAIL_KEEP_SENT_DAYS."
     )
 
 

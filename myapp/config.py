@@ -213,7 +213,7 @@ class Config:
     MAIL_MAX_ATTEMPTS = 8  # then the message is marked failed (flask mail-outbox retry)
     MAIL_RETRY_BASE_SECONDS = 30  # backoff: 30 s, 1 min, 2 min, ... up to the maximum
     MAIL_RETRY_MAX_SECONDS = 3600
-    MAIL_KEEP_SENT_DAYS = 7  # sent messages are deleted after this by flask prune-tokens
+    MAIL_KEEP_SENT_DAYS = 7  # sent (and skipped) messages: flask prune-tokens deletes them after
 
     # -- Account tokens (password reset, email verification) ---------------
     # Links in emails are built from this, never from the request's Host header

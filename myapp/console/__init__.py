@@ -48,5 +48,6 @@ INDEX = (STATIC / "index.html").read_text()
 
 
 def _page() -> Response:
-    # Never cached: it names the scripts, and a stale page would load stale ones.
-    return Response(INDEX, mimetype="text/html", headers={"Cache-Control": "no-store"})
+    # text/html is Response's default. Never cached (a stale page would load stale
+    # scripts): observability's no-store, set on every response but the docs, holds.
+    return Response(INDEX)

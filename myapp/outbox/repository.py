@@ -141,10 +141,13 @@ class OutboxRepository(Repository):
         )
 
     def prune_sent(self, before: datetime) -> int:
+        """Delete the messages finished (sent, or skipped: nothing to send) before
+        ``before``; pending and failed ones stay, whatever their age."""
         return self.matched(
             self.session.execute(
                 delete(OutboxMessage).where(
-                    OutboxMessage.status == OutboxStatus.SENT, OutboxMessage.sent_at < before
+                    OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.SKIPPED)),
+                    OutboxMessage.sent_at < before,
                 ),
                 execution_options={"synchronize_session": False},
             )

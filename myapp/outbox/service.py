@@ -186,7 +186,7 @@ class MailWorker:
             self._deliver(message, delivery)
         return delivery
 
-    def run(self, stop: threading.Event, batch: int | None = None, poll: float = 1.0) -> None:
+    def run(self, stop: threading.Event, batch: int | None, poll: float) -> None:
         """Deliver until ``stop`` is set, waiting ``poll`` seconds when nothing is due."""
         while not stop.is_set():
             if self.deliver_due(batch, stop).claimed == 0:
@@ -271,7 +271,7 @@ class OutboxAdmin:
     def from_app(cls) -> OutboxAdmin:
         return cls(OutboxRepository(), UnitOfWork(), MailSettings.from_config())
 
-    def recent(self, status: OutboxStatus | None = None, limit: int = 50) -> list[OutboxMessage]:
+    def recent(self, status: OutboxStatus | None, limit: int) -> list[OutboxMessage]:
         return self.messages.recent(status, limit)
 
     def retry(self, message_ids: list[int] | None = None) -> int:
@@ -281,7 +281,7 @@ class OutboxAdmin:
         return count
 
     def prune_sent(self) -> int:
-        """Delete sent messages older than MAIL_KEEP_SENT_DAYS."""
+        """Delete sent (and skipped) messages older than MAIL_KEEP_SENT_DAYS."""
         with self.uow:
             count = self.messages.prune_sent(utcnow() - self.settings.keep_sent)
         return count

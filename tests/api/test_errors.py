@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from unittest import mock
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from myapp import create_app
+from myapp.extensions import db
 
 
 def assert_problem(response, status: int) -> dict:
@@ -74,4 +77,48 @@ class TestUnexpectedErrors:
         assert body["detail"] == "An unexpected error occurred."
         assert "secret internals" not in response.get_data(as_text=True)
         assert "Traceback" not in response.get_data(as_text=True)
-        assert "secret internals" in caplog.text  # the operator still sees it
+        # The operator still sees it: one record, with the exception and its traceback.
+        (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert record.getMessage() == "Unhandled exception"
+        assert str(record.exc_info[1]) == "secret internals /etc/passwd"
+
+
+class TestDatabaseUnavailable:
+    """A database that refuses or drops the connection: 503 with Retry-After, and a
+    log line naming the kind of failure only (its text may hold the server's address
+    or a user name)."""
+
+    @pytest.fixture
+    def failing_app(self):
+        app = create_app("testing")
+
+        @app.get("/query")
+        def query():
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("db.internal refused"))
+
+        return app
+
+    def assert_unavailable(self, response, caplog) -> None:
+        body = assert_problem(response, 503)
+        assert body["detail"] == "The database is unavailable; retry shortly."
+        assert response.headers["Retry-After"] == "5"
+        (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert record.getMessage() == "Database unavailable: OperationalError"
+
+    def test_query_when_connection_refused_answers_503(self, failing_app, caplog):
+        with caplog.at_level(logging.ERROR):
+            response = failing_app.test_client().get("/query")
+
+        self.assert_unavailable(response, caplog)
+
+    def test_query_when_even_the_rollback_fails_still_answers_503(
+        self, failing_app, caplog, monkeypatch
+    ):
+        # The connection is gone: rolling back on it raises too.
+        gone = OperationalError("ROLLBACK", {}, ConnectionResetError("reset"))
+        monkeypatch.setattr(db.session, "rollback", mock.Mock(side_effect=gone))
+        with caplog.at_level(logging.ERROR):
+            response = failing_app.test_client().get("/query")
+
+        self.assert_unavailable(response, caplog)
+        db.session.rollback.assert_called_once_with()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
+from myapp.ratelimit import limiter_of
 from tests.support.database import variant_app
 
 
@@ -52,6 +56,15 @@ class TestReady:
 
         assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
 
+    def test_ready_when_redis_client_raises_returns_503(self, mocker):
+        with variant_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379") as app:
+            storage = limiter_of(app).storage
+            mocker.patch.object(storage, "check", side_effect=RedisError("protocol error"))
+            response = app.test_client().get("/ready")
+
+        assert response.status_code == 503
+        assert response.get_json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
     def test_ready_when_redis_down_returns_503(self):
         # Nothing listens on port 1: the connection is refused at once.
         with variant_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1") as app:
@@ -77,11 +90,18 @@ class TestDatabaseErrors:
         assert response.mimetype == "application/problem+json"
         assert "database" in response.get_json()["detail"]
 
-    def test_limited_call_when_redis_down_returns_503_not_unlimited(self):
-        with variant_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1") as app:
+    def test_limited_call_when_redis_down_returns_503_not_unlimited(self, caplog):
+        with (
+            variant_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1") as app,
+            caplog.at_level(logging.ERROR),
+        ):
             response = app.test_client().post(
                 "/api/v1/auth/login", json={"email": "a@example.com", "password": "x"}
             )
 
         assert response.status_code == 503
-        assert "Rate limiting is unavailable" in response.get_json()["detail"]
+        assert response.get_json()["detail"] == "Rate limiting is unavailable; retry shortly."
+        assert response.headers["Retry-After"] == "5"
+        # The kind of failure only: a client error's text can name hosts and ports.
+        (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert record.getMessage() == "Rate-limit storage unavailable: ConnectionError"

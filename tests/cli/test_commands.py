@@ -119,6 +119,17 @@ class TestCreateAdmin:
         assert result.exit_code == 2
         assert count_users() == 0
 
+    def test_create_admin_when_both_invalid_names_each_field_and_its_rule(self, cli):
+        result = create_admin(
+            cli, "--password-stdin", email="x", username="a b", input=f"{PASSWORD}\n"
+        )
+
+        assert result.exit_code == 2
+        assert result.output.splitlines()[-1] == (
+            "Error: email: Not a valid email address.; "
+            "username: Must be 3-50 ASCII letters, digits, '_', '.' or '-'."
+        )
+
     def test_create_admin_when_user_exists_without_promote_explains_and_changes_nothing(self, cli):
         UserFactory(email="root@example.com", username="root")
 
@@ -291,6 +302,15 @@ class TestMailCommands:
         assert f"{failed_id}\tfailed\ttest\ta@x.example\tattempts=0" in result.output
         assert "b@x.example" not in result.output
         assert "token" not in result.output  # bodies may carry live links
+
+    def test_mail_outbox_list_when_limited_shows_the_newest(self, cli):
+        *_, newest = queued("a@x.example", "b@x.example")
+
+        result = cli("mail-outbox", "list", "--limit", "1")
+
+        assert result.exit_code == 0, result.output
+        (line,) = result.output.splitlines()
+        assert line.split("\t")[:5] == [str(newest), "pending", "test", "b@x.example", "attempts=0"]
 
     @pytest.mark.parametrize("how", ["by-id", "all-failed"])
     def test_mail_outbox_retry_when_failed_makes_them_due_again(self, cli, how):

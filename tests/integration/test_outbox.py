@@ -20,7 +20,7 @@ from myapp.mail import EmailService, SMTPBackend
 from myapp.outbox.compose import compose
 from myapp.outbox.models import OutboxMessage, OutboxStatus
 from myapp.outbox.repository import OutboxRepository
-from myapp.outbox.service import MailSettings, MailWorker, Outbox, OutboxAdmin
+from myapp.outbox.service import Delivery, MailSettings, MailWorker, Outbox, OutboxAdmin
 from tests.support.smtp import free_port, smtp_server
 
 T0 = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)  # after any row the tests queue now
@@ -149,6 +149,52 @@ class TestRetries:
         backoff = MailWorker(None, None, None, SETTINGS, jitter=lambda: jitter).backoff(attempts)
 
         assert backoff == timedelta(seconds=seconds)
+
+
+class RecordingStop(threading.Event):
+    """A stop event that records its waits instead of sleeping them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+class TestRun:
+    def scripted(self, stop: RecordingStop, claims: list[int]) -> tuple[MailWorker, list]:
+        """A worker whose deliveries claim ``claims`` in turn; stop is set after the last."""
+        mail = MailWorker(None, None, None, SETTINGS)
+        calls = []
+
+        def deliver_due(batch, event):
+            calls.append((batch, event))
+            if len(calls) == len(claims):
+                stop.set()
+            return Delivery(claimed=claims[len(calls) - 1])
+
+        mail.deliver_due = deliver_due
+        return mail, calls
+
+    def test_run_when_work_keeps_coming_delivers_again_at_once_and_waits_only_when_idle(self):
+        stop = RecordingStop()
+        mail, calls = self.scripted(stop, [2, 0, 1, 0])
+
+        mail.run(stop, batch=7, poll=0.25)
+
+        assert calls == [(7, stop)] * 4
+        assert stop.waits == [0.25, 0.25]  # after each delivery that found nothing
+
+    def test_run_when_stopped_before_starting_delivers_nothing(self):
+        stop = RecordingStop()
+        stop.set()
+        mail, calls = self.scripted(stop, [1])
+
+        mail.run(stop, batch=None, poll=1.0)
+
+        assert (calls, stop.waits) == ([], [])
 
 
 class TestLeases:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -473,7 +474,16 @@ class TestSigningAlgorithm:
         ).config
 
         assert signed["JWT_PRIVATE_KEYS"] == again["JWT_PRIVATE_KEYS"]
-        assert Path(signed["JWT_PRIVATE_KEYS"]).parent == tmp_path
+        assert Path(signed["JWT_PRIVATE_KEYS"]) == tmp_path / "jwt_keys_eddsa.json"
+
+    @pytest.mark.parametrize(("algorithm", "kty"), [("EdDSA", "OKP"), ("RS256", "RSA")])
+    def test_testing_when_asymmetric_without_keys_generates_a_set_of_that_algorithm(
+        self, algorithm, kty
+    ):
+        app = create_app(config_module.TestingConfig, overrides={"JWT_ALGORITHM": algorithm})
+
+        (key,) = json.loads(app.config["JWT_PRIVATE_KEYS"])["keys"]
+        assert (key["kty"], key["alg"]) == (kty, algorithm)
 
 
 class TestBehindPgBouncer:
