@@ -7,6 +7,7 @@ and records the outcome.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -42,10 +43,12 @@ def queue(*recipients: str) -> None:
             outbox.queue(to, compose(f"Hello {to}", ["Body <b>one</b>."]), kind="test")
 
 
-def worker(port: int, settings: MailSettings = SETTINGS) -> MailWorker:
+def worker(port: int, settings: MailSettings = SETTINGS, preparers=None) -> MailWorker:
     """A worker sending to the SMTP server on ``port``, jitter pinned to the full delay."""
     email = EmailService(SMTPBackend("127.0.0.1", port, starttls=False, timeout=2), "me@x.example")
-    return MailWorker(OutboxRepository(), email, UnitOfWork(), settings, jitter=lambda: 1.0)
+    return MailWorker(
+        OutboxRepository(), email, UnitOfWork(), settings, preparers=preparers, jitter=lambda: 1.0
+    )
 
 
 def rows() -> list[OutboxMessage]:
@@ -97,10 +100,17 @@ class TestRetries:
         port = free_port()  # nothing listens yet: connection refused
         queue("a@x.example")
         with freeze_time(T0) as clock:
-            down = worker(port).deliver_due()
+            with caplog.at_level(logging.WARNING, logger="myapp.outbox"):
+                down = worker(port).deliver_due()
             (row,) = rows()
-            assert (down.retrying, row.status, row.attempts) == (1, OutboxStatus.PENDING, 1)
+            assert row.last_error.startswith("Could not send email:")
+            assert down == Delivery(claimed=1, retrying=1, errors=[row.last_error])
+            assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
             assert row.next_attempt_at == T0 + timedelta(seconds=30)  # base delay
+            (record,) = caplog.records
+            assert record.getMessage() == (
+                f"Email {row.id} not delivered (attempt 1): {row.last_error}"
+            )
 
             clock.move_to(T0 + timedelta(seconds=29))
             assert worker(port).deliver_due().claimed == 0  # not due yet
@@ -117,18 +127,18 @@ class TestRetries:
         (row,) = rows()
         assert (back.sent, row.status, row.attempts) == (1, OutboxStatus.SENT, 3)
         assert inbox.recipients == ["a@x.example"]
-        assert "not delivered (attempt 1)" in caplog.text
 
     def test_delivery_when_attempts_run_out_marks_failed_until_retried(self, app, caplog):
         port = free_port()
         queue("a@x.example")
         with freeze_time(T0) as clock:
             for _ in range(SETTINGS.max_attempts):
-                worker(port).deliver_due()
+                last = worker(port).deliver_due()
                 clock.tick(SETTINGS.retry_max)
             (row,) = rows()
             assert (row.status, row.attempts) == (OutboxStatus.FAILED, SETTINGS.max_attempts)
             assert row.last_error.startswith("Could not send email:")
+            assert last == Delivery(claimed=1, failed=1, errors=[row.last_error])
             assert worker(port).deliver_due().claimed == 0  # failed is final...
 
             assert OutboxAdmin(OutboxRepository(), UnitOfWork(), SETTINGS).retry() == 1
@@ -137,7 +147,9 @@ class TestRetries:
 
         assert rows()[0].status == OutboxStatus.SENT
         assert inbox.recipients == ["a@x.example"]
-        assert f"Email {row.id} failed 3 times; giving up" in caplog.text
+        assert f"Email {row.id} failed 3 times; giving up (flask mail-outbox retry {row.id})" in [
+            record.getMessage() for record in caplog.records
+        ]
 
     @pytest.mark.parametrize(
         ("attempts", "jitter", "seconds"),
@@ -266,3 +278,34 @@ class TestPreparedByTheWorker:
             OutboxStatus.PENDING,
             "nothing prepares messages of kind 'mystery'",
         )
+
+    def test_message_when_prepared_is_written_and_sent_with_both_versions(self, app):
+        with UnitOfWork():
+            Outbox(OutboxRepository(), UnitOfWork()).queue_to_prepare("a@x.example", "greeting")
+        preparers = {"greeting": lambda to: compose(f"Hello {to}", ["Welcome <back>."])}
+        with smtp_server() as (server, inbox):
+            delivery = worker(server.port, preparers=preparers).deliver_due()
+
+        (row,) = rows()
+        assert (delivery.sent, row.status, row.subject) == (
+            1,
+            OutboxStatus.SENT,
+            "Hello a@x.example",
+        )
+        assert row.text_body == "Welcome <back>."
+        assert "<p>Welcome &lt;back&gt;.</p>" in row.html_body
+        (message,) = inbox.messages()
+        parts = {part.get_content_type(): part.get_payload() for part in message.walk()}
+        assert message["Subject"] == "Hello a@x.example"
+        assert "Welcome &lt;back&gt;." in parts["text/html"]
+
+    def test_message_when_preparer_has_nothing_to_send_is_skipped(self, app):
+        with UnitOfWork():
+            Outbox(OutboxRepository(), UnitOfWork()).queue_to_prepare("a@x.example", "greeting")
+        with freeze_time(T0), smtp_server() as (server, inbox):
+            delivery = worker(server.port, preparers={"greeting": lambda to: None}).deliver_due()
+
+        (row,) = rows()
+        assert delivery == Delivery(claimed=1, skipped=1)
+        assert (row.status, row.sent_at, row.locked_until) == (OutboxStatus.SKIPPED, T0, None)
+        assert inbox.envelopes == []

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import socket
 from email import message_from_bytes
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
 from myapp.mail import EmailDeliveryError, EmailMessage, EmailService, SMTPBackend
-from tests.support.smtp import free_port
+from tests.support.smtp import free_port, server_tls
 from tests.support.smtp import smtp_server as live_smtp_server
 
 MESSAGE = EmailMessage("ada@example.com", "Reset your password", "Open https://x/?token=abc")
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = auth_data.login == b"mailer" and auth_data.password == b"s3cret"
+    # "open": a relay account without a password (the backend sends an empty one).
+    ok = (auth_data.login, auth_data.password) in {(b"mailer", b"s3cret"), (b"open", b"")}
     # handled=False: let aiosmtpd answer 535 itself on failure.
     return AuthResult(success=ok, handled=False)
 
@@ -57,6 +59,16 @@ class TestSMTPBackend:
 
         assert len(inbox.envelopes) == 1
 
+    def test_send_when_username_without_password_authenticates_with_an_empty_one(self, smtp_server):
+        controller, inbox = smtp_server
+        backend = SMTPBackend(
+            host="127.0.0.1", port=controller.port, starttls=False, username="open"
+        )
+
+        backend.send(MESSAGE, "no-reply@example.com")
+
+        assert inbox.recipients == ["ada@example.com"]
+
     def test_send_when_credentials_wrong_raises_delivery_error(self, smtp_server):
         controller, inbox = smtp_server
         backend = SMTPBackend(
@@ -84,3 +96,59 @@ class TestSMTPBackend:
 
         with pytest.raises(EmailDeliveryError):
             EmailService(backend, "no-reply@example.com").send("a@example.com", "s", "b")
+
+
+class TestTransportSecurity:
+    """TLS to the relay, STARTTLS or implicit, verifies the relay's certificate: a
+    reset link sent over TLS to whoever answers would be no safer than plaintext.
+    The relay here has a self-signed certificate, trusted through SSL_CERT_FILE
+    (what the default context reads) or not."""
+
+    @pytest.fixture
+    def certificate(self, tmp_path):
+        return server_tls(tmp_path)
+
+    @pytest.fixture(params=["starttls", "implicit"])
+    def relay(self, request, certificate):
+        """A relay speaking TLS the parametrized way, and the backend settings for it."""
+        _, context = certificate
+        if request.param == "starttls":
+            server = live_smtp_server(tls_context=context, require_starttls=True)
+            settings = {"starttls": True, "ssl": False}
+        else:
+            server = live_smtp_server(ssl_context=context)
+            settings = {"starttls": False, "ssl": True}
+        with server as (controller, inbox):
+            yield SMTPBackend(host="127.0.0.1", port=controller.port, timeout=5, **settings), inbox
+
+    def test_send_when_relay_certificate_trusted_delivers_over_tls(
+        self, relay, certificate, monkeypatch
+    ):
+        backend, inbox = relay
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+
+        backend.send(MESSAGE, "no-reply@example.com")
+
+        assert inbox.recipients == ["ada@example.com"]
+
+    def test_send_when_relay_certificate_untrusted_refuses_and_sends_nothing(self, relay):
+        backend, inbox = relay
+
+        with pytest.raises(EmailDeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+            EmailService(backend, "no-reply@example.com").send("a@example.com", "s", "b")
+        assert inbox.envelopes == []
+
+
+class TestSilentRelay:
+    @pytest.mark.parametrize("implicit_tls", [False, True], ids=["plain", "implicit-tls"])
+    def test_send_when_relay_accepts_but_never_answers_gives_up_after_the_timeout(
+        self, implicit_tls
+    ):
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            port = listener.getsockname()[1]
+            backend = SMTPBackend(
+                host="127.0.0.1", port=port, starttls=False, ssl=implicit_tls, timeout=0.2
+            )
+
+            with pytest.raises(EmailDeliveryError, match="timed out"):
+                EmailService(backend, "no-reply@example.com").send("a@example.com", "s", "b")

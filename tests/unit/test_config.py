@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
@@ -159,11 +161,15 @@ class TestSecretKey:
     def test_development_when_no_secret_generates_one_kept_in_the_instance_folder(
         self, tmp_path, caplog
     ):
-        app = dev_app(tmp_path, {})
+        with mock.patch("myapp.config.tempfile.mkstemp", wraps=tempfile.mkstemp) as mkstemp:
+            app = dev_app(tmp_path, {})
 
         key_file = tmp_path / SECRET_KEY_FILE
         assert key_file.read_text() == app.config["SECRET_KEY"]
-        assert len(app.config["SECRET_KEY"]) >= 43  # 32 random bytes or more
+        assert len(app.config["SECRET_KEY"]) == 64  # 48 random bytes, base64url
+        # The draft is hard-linked into place, which works only on one file system.
+        assert mkstemp.call_args.kwargs == {"dir": str(tmp_path)}
+        assert sorted(path.name for path in tmp_path.iterdir()) == [SECRET_KEY_FILE]
         assert key_file.stat().st_mode & 0o777 == 0o600  # readable by the owner only
         assert app.config["JWT_SECRET_KEY"] == app.config["SECRET_KEY"]
         assert [r.getMessage() for r in caplog.records if "SECRET_KEY" in r.getMessage()] == [
@@ -495,6 +501,20 @@ class TestBehindPgBouncer:
         # Transaction mode: a statement prepared on one server connection would be
         # missing (or taken) on the next; psycopg must not prepare any.
         assert config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"prepare_threshold": None}
+
+    def test_pgbouncer_when_engine_options_configured_keeps_them(self):
+        env = {**PRODUCTION_ENV, "DATABASE_URL": "postgresql://u@db.example/app"}
+        options = {"pool_size": 3, "connect_args": {"application_name": "myapp"}}
+
+        config = production_app(
+            env, DATABASE_PGBOUNCER=True, SQLALCHEMY_ENGINE_OPTIONS=options
+        ).config
+
+        assert config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+            "pool_size": 3,
+            "connect_args": {"application_name": "myapp", "prepare_threshold": None},
+        }
+        assert options["connect_args"] == {"application_name": "myapp"}  # not changed in place
 
     def test_pgbouncer_when_off_leaves_the_driver_alone(self):
         config = production_app(PRODUCTION_ENV).config

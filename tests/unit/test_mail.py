@@ -83,6 +83,18 @@ class TestBackends(unittest.TestCase):
         (record,) = logs.records
         self.assertEqual(record.getMessage(), "Email to ada@example.com from me: Hi\nLink")
 
+    def test_console_backend_when_not_told_to_show_tokens_redacts_them(self):
+        body = "Open https://x.example/account/reset?token=abc.def&next=/ now."
+        for backend, expected in (
+            (ConsoleBackend(), "?token=[redacted]&next=/ now."),
+            (ConsoleBackend(show_tokens=True), "?token=abc.def&next=/ now."),
+        ):
+            with self.subTest(show_tokens=backend.show_tokens):
+                with self.assertLogs("myapp.mail", "INFO") as logs:
+                    backend.send(EmailMessage("ada@example.com", "Reset", body), "me")
+
+                self.assertTrue(logs.records[0].getMessage().endswith(expected))
+
     def test_memory_backend_when_sending_appends_to_outbox(self):
         backend = MemoryBackend()
         message = EmailMessage("ada@example.com", "Hi", "Link")
