@@ -6,6 +6,7 @@ per file and writes docs/test-strength.md with the table and every survivor.
     python bench/mutation.py [--max-children 2] [MUTANT_PATTERN ...]
     python bench/mutation.py --unfinished [myapp/auth/ ...]   # not run or survived
     python bench/mutation.py --survivors [myapp/auth/ ...]    # survived only
+    python bench/mutation.py --postgres [myapp/database/ ...] # survivors, on PostgreSQL
     python bench/mutation.py --report-only
 
 A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
@@ -14,6 +15,12 @@ functions that changed since, so a second run is quick.
 
 Equivalent mutants (no test could tell them apart from the original) are listed in
 bench/equivalent_mutants.toml, each with its reason; they leave the score's count.
+
+The run uses the SQLite suite. Code only PostgreSQL reaches (VACUUM, row locks,
+autocommit reads) is tested by the PostgreSQL environment: ``--postgres`` runs the
+survivors of the given files again with ``TEST_DATABASE_URL`` set, in a copy of the
+project (mutmut keeps one ``mutants/`` per directory), and the report counts a
+mutant that run kills as killed.
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "test-strength.md"
 EQUIVALENT = ROOT / "bench" / "equivalent_mutants.toml"
+# The PostgreSQL pass: its copy of the project, and a database of its own (the
+# suite creates and drops it), apart from any other test run's.
+POSTGRES_COPY = ROOT / ".mutation-postgres"
+POSTGRES_URL = os.environ.get(
+    "MUTATION_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_mutation"
+)
 
 # The issue's targets: every file of these at 90 %, the package as a whole at 85 %.
 FILE_TARGET = 0.90
@@ -49,6 +62,7 @@ class FileScore:
     statuses: Counter = field(default_factory=Counter)
     survivors: list[tuple[str, str]] = field(default_factory=list)  # (name, diff)
     equivalent: list[tuple[str, str, str]] = field(default_factory=list)  # (name, diff, why)
+    postgres_kills: list[str] = field(default_factory=list)  # survived SQLite, not PostgreSQL
 
     @property
     def detected(self) -> int:
@@ -88,14 +102,41 @@ def load_equivalents() -> dict[tuple[str, str], str]:
     return {(entry["function"], entry["change"].strip()): entry["reason"] for entry in entries}
 
 
+def postgres_kills() -> set[str]:
+    """The mutants the PostgreSQL pass killed (none when it has not run)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    if not (POSTGRES_COPY / "mutants").is_dir():
+        return set()
+    kills = set()
+    here = Path.cwd()
+    os.chdir(POSTGRES_COPY)  # mutmut reads mutants/ relative to the working directory
+    try:
+        for path in walk_mutatable_files():
+            data = SourceFileMutationData(path=path)
+            data.load()
+            kills |= {
+                name
+                for name, exit_code in data.exit_code_by_key.items()
+                if status_by_exit_code[exit_code] in DETECTED
+            }
+    finally:
+        os.chdir(here)
+    return kills
+
+
 def collect() -> list[FileScore]:
-    """Every mutated file's results, from mutants/ (run from the project root)."""
+    """Every mutated file's results, from mutants/ (run from the project root), with
+    the PostgreSQL pass's kills counted as kills."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     from mutmut.stats import status_by_exit_code
     from mutmut.utils.file_utils import walk_mutatable_files
 
     equivalents = load_equivalents()
+    on_postgres = postgres_kills()
     used: set[tuple[str, str]] = set()
     scores = []
     for path in sorted(walk_mutatable_files()):
@@ -106,6 +147,9 @@ def collect() -> list[FileScore]:
         score = FileScore(str(path))
         for name, exit_code in sorted(data.exit_code_by_key.items()):
             status = status_by_exit_code[exit_code]
+            if status in MISSED and name in on_postgres:
+                score.postgres_kills.append(name)
+                status = "killed"
             if status in MISSED:
                 diff = get_diff_for_mutant(name, path=path)
                 key = (function_of(name), change_of(diff))
@@ -200,8 +244,10 @@ def write_report(scores: list[FileScore]) -> bool:
         "`PasswordHasher.init_app`), is credited to the first test of the session and "
         "to the tests that build an app of their own (`variant_app`). And the run uses "
         "the SQLite suite: code that only PostgreSQL reaches (VACUUM after a bulk load, "
-        "connection pings, row locks) is checked by the PostgreSQL environment, not "
-        "here, and its mutants can survive on this page.",
+        "autocommit reads, row locks) is checked by the PostgreSQL environment. "
+        "`make mutation MUTATION_ARGS='--postgres <files>'` runs those files' "
+        "survivors again on PostgreSQL; the mutants it kills count as killed and are "
+        "listed below. Survivors of files it was not run on can be PostgreSQL-only.",
         "",
         f"Targets: at least {FILE_TARGET:.0%} on every file of `myapp/auth/`, `myapp/users/` "
         f"and the token check (`myapp/extensions.py`, `myapp/signing_keys.py`), and at "
@@ -217,6 +263,17 @@ def write_report(scores: list[FileScore]) -> bool:
         "## Survivors",
         "",
     ]
+    postgres = [name for score in scores for name in score.postgres_kills]
+    if postgres:
+        lines[-2:-2] = [
+            "## Killed on PostgreSQL only",
+            "",
+            f"{len(postgres)} mutants survived the SQLite suite and were killed by the "
+            "PostgreSQL one (`--postgres`):",
+            "",
+            *(f"- `{name}`" for name in postgres),
+            "",
+        ]
     survivors = [survivor for score in scores for survivor in score.survivors]
     if not survivors:
         lines.append("None.")
@@ -264,6 +321,23 @@ def unfinished(
     return sorted(names)
 
 
+def run_on_postgres(names: list[str], max_children: int) -> None:
+    """Run ``names`` with the PostgreSQL suite, in a fresh copy of the project."""
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "mutants", POSTGRES_COPY.name, "instance", "__pycache__",
+        ".pytest_cache", ".hypothesis", "htmlcov",
+    )  # fmt: skip
+    shutil.copytree(ROOT, POSTGRES_COPY, ignore=ignore, dirs_exist_ok=True)
+    env = {
+        **os.environ,
+        "TEST_DATABASE_URL": POSTGRES_URL,
+        # A PostgreSQL environment that cannot reach PostgreSQL fails, never skips.
+        "MYAPP_TEST_EXPECT_BACKEND": "postgresql",
+    }
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    subprocess.run([*command, *names], check=True, cwd=POSTGRES_COPY, env=env)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="mutant names or globs to (re-)run")
@@ -280,9 +354,19 @@ def main() -> int:
         action="store_true",
         help="like --unfinished, but only the mutants that survived (quick, after a fix)",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run the survivors of the files the patterns start again, on PostgreSQL",
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
     patterns = args.patterns
+    if args.postgres:
+        names = unfinished(collect(), args.patterns, MISSED)
+        if names:
+            run_on_postgres(names, args.max_children)
+        return 0 if write_report(collect()) else 1
     selective = args.unfinished or args.survivors
     if selective:
         statuses = MISSED if args.survivors else MISSED | {"not checked"}

@@ -26,11 +26,15 @@ DEFAULT_TEST_DATABASE_URL = "sqlite://"
 
 
 def database_url_for_tests() -> URL:
-    """``TEST_DATABASE_URL`` (in-memory SQLite by default), one database per xdist worker."""
+    """``TEST_DATABASE_URL`` (in-memory SQLite by default), one database per xdist
+    worker, and per process under mutmut (which runs several test sessions at once,
+    each in a process of its own, each dropping its database at its end)."""
     url = make_url(
         normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
     )
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if "MUTANT_UNDER_TEST" in os.environ:
+        worker = f"mutant{os.getpid()}"
     if worker and url.get_backend_name() == "postgresql":
         url = url.set(database=f"{url.database}_{worker}")
     return url
