@@ -83,6 +83,79 @@ class TestProductionConfig:
         with pytest.raises(ConfigurationError, match=message):
             production_app(env, **overrides)
 
+    def test_create_app_when_production_gets_everything_wrong_names_every_problem(self):
+        env = {"JWT_SECRET_KEY": "é" * 15}  # 30 bytes in UTF-8, though 15 characters
+
+        with pytest.raises(ConfigurationError) as refused:
+            create_app(
+                ProductionConfig(env),
+                overrides={
+                    "ARGON2_TIME_COST": 1,
+                    "RATELIMIT_STORAGE_URI": "memory://",
+                    "APP_BASE_URL": "http://accounts.example.com",
+                    "MAIL_EAGER": True,
+                    "EMAIL_BACKEND": "console",
+                    "OIDC_PROVIDERS": {
+                        "plain": {
+                            "issuer": "http://id.example",
+                            "client_id": "a",
+                            "client_secret": "b",
+                        },
+                        "fine": {
+                            "issuer": "https://id.example",
+                            "client_id": "a",
+                            "client_secret": "b",
+                        },
+                    },
+                },
+            )
+
+        assert str(refused.value).split("; ") == [
+            "Refusing to start: DATABASE_URL is not set",
+            "SECRET_KEY is missing",
+            "JWT_SECRET_KEY must be at least 32 bytes",
+            "argon2 parameters are below the OWASP floor (m=19 MiB, t=2)",
+            "RATELIMIT_STORAGE_URI must be shared storage (redis://...)",
+            "APP_BASE_URL must be the public https:// address (used in emails)",
+            "ENCRYPTION_KEY is missing (flask generate-encryption-key makes one)",
+            "MAIL_EAGER must be false (run flask mail-worker)",
+            "EMAIL_BACKEND must be smtp (console and memory send no mail)",
+            "WEBAUTHN_ORIGINS: http://accounts.example.com is not an https origin "
+            "under accounts.example.com",
+            "OIDC_PROVIDERS: plain's issuer must be https",
+        ]
+
+    def test_create_app_when_asymmetric_without_keys_names_the_algorithm(self):
+        with pytest.raises(ConfigurationError) as refused:
+            production_app(PRODUCTION_ENV, JWT_ALGORITHM="RS256")
+
+        assert str(refused.value) == (
+            "Refusing to start: JWT_PRIVATE_KEYS is missing for RS256 "
+            "(flask keys generate makes a key set)"
+        )
+
+    def test_create_app_when_argon2_exactly_at_the_owasp_floor_starts(self):
+        app = production_app(PRODUCTION_ENV, ARGON2_MEMORY_COST=19 * 1024, ARGON2_TIME_COST=2)
+
+        assert (app.config["ARGON2_MEMORY_COST"], app.config["ARGON2_TIME_COST"]) == (19456, 2)
+
+    @pytest.mark.parametrize(
+        "settings",
+        [
+            {"ARGON2_MEMORY_COST": 19 * 1024 - 1, "ARGON2_TIME_COST": 2},
+            {"ARGON2_MEMORY_COST": 19 * 1024, "ARGON2_TIME_COST": 1},
+        ],
+        ids=["memory-under", "time-under"],
+    )
+    def test_create_app_when_argon2_one_under_the_floor_refuses(self, settings):
+        with pytest.raises(ConfigurationError, match="below the OWASP floor"):
+            production_app(PRODUCTION_ENV, **settings)
+
+    def test_create_app_when_jwt_secret_is_exactly_32_bytes_starts(self):
+        env = {**PRODUCTION_ENV, "JWT_SECRET_KEY": "é" * 16}  # 32 bytes in UTF-8
+
+        assert production_app(env).config["JWT_SECRET_KEY"] == "é" * 16
+
     def test_create_app_when_production_argon2_below_owasp_floor_refuses(self):
         with pytest.raises(ConfigurationError, match="OWASP"):
             production_app(PRODUCTION_ENV, ARGON2_MEMORY_COST=1024)
