@@ -89,7 +89,7 @@ def webauthn_problems(config: Mapping[str, Any]) -> list[str]:
     """Production's rules for the relying party."""
     problems = []
     rp_id = str(config.get("WEBAUTHN_RP_ID"))
-    if not host_under(urlsplit(str(config.get("APP_BASE_URL", ""))).hostname, rp_id):
+    if not host_under(urlsplit(str(config["APP_BASE_URL"])).hostname, rp_id):
         problems.append("WEBAUTHN_RP_ID must be APP_BASE_URL's host or a domain above it")
     for origin in config.get("WEBAUTHN_ORIGINS") or []:
         parts = urlsplit(origin)
@@ -422,14 +422,11 @@ class ProductionConfig(Config):
             elif len(str(jwt_secret).encode()) < MIN_JWT_SECRET_BYTES:
                 # HS256 with a short key is brute-forceable offline from any issued token.
                 problems.append(f"JWT_SECRET_KEY must be at least {MIN_JWT_SECRET_BYTES} bytes")
-        if (
-            int(config.get("ARGON2_MEMORY_COST", 0)) < 19 * 1024
-            or int(config.get("ARGON2_TIME_COST", 0)) < 2
-        ):
+        if int(config["ARGON2_MEMORY_COST"]) < 19 * 1024 or int(config["ARGON2_TIME_COST"]) < 2:
             problems.append("argon2 parameters are below the OWASP floor (m=19 MiB, t=2)")
-        if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        if str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
             problems.append("RATELIMIT_STORAGE_URI must be shared storage (redis://...)")
-        if not str(config.get("APP_BASE_URL", "")).startswith("https://"):
+        if not str(config["APP_BASE_URL"]).startswith("https://"):
             problems.append("APP_BASE_URL must be the public https:// address (used in emails)")
         if config.get("JWT_ALGORITHM") != "HS256" and not config.get("JWT_PRIVATE_KEYS"):
             problems.append(

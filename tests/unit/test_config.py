@@ -465,15 +465,25 @@ class TestRelyingParty:
     @pytest.mark.parametrize(
         ("settings", "message"),
         [
-            ({"WEBAUTHN_RP_ID": "other.example"}, "WEBAUTHN_RP_ID must be APP_BASE_URL's host"),
-            ({"WEBAUTHN_RP_ID": "ample.com"}, "WEBAUTHN_RP_ID must be APP_BASE_URL's host"),
+            *(
+                (
+                    {"WEBAUTHN_RP_ID": rp_id},
+                    # The default origin, APP_BASE_URL's, is then not under it either.
+                    "WEBAUTHN_RP_ID must be APP_BASE_URL's host or a domain above it; "
+                    "WEBAUTHN_ORIGINS: https://accounts.example.com is not an https origin "
+                    f"under {rp_id}",
+                )
+                for rp_id in ("other.example", "ample.com")
+            ),
             (
                 {"WEBAUTHN_ORIGINS": ["http://accounts.example.com"]},
-                "http://accounts.example.com is not an https origin",
+                "WEBAUTHN_ORIGINS: http://accounts.example.com is not an https origin "
+                "under accounts.example.com",
             ),
             (
                 {"WEBAUTHN_ORIGINS": ["https://evil.example"]},
-                "https://evil.example is not an https origin under accounts.example.com",
+                "WEBAUTHN_ORIGINS: https://evil.example is not an https origin "
+                "under accounts.example.com",
             ),
         ],
         ids=["another-domain", "a-suffix-that-is-no-parent", "http-origin", "origin-elsewhere"],
@@ -481,8 +491,10 @@ class TestRelyingParty:
     def test_create_app_when_production_relying_party_unsafe_refuses_naming_it(
         self, settings, message
     ):
-        with pytest.raises(ConfigurationError, match=re.escape(message)):
+        with pytest.raises(ConfigurationError) as refused:
             production_app(PRODUCTION_ENV, **settings)
+
+        assert str(refused.value) == f"Refusing to start: {message}"
 
     def test_production_when_rp_id_is_a_parent_domain_starts(self):
         config = production_app(PRODUCTION_ENV, WEBAUTHN_RP_ID="example.com").config
