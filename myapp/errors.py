@@ -103,11 +103,10 @@ def handle_http_exception(error: HTTPException) -> Response:
     """Werkzeug/Flask errors (404, 405, 413, ...) and webargs/smorest aborts."""
     data = getattr(error, "data", None) or {}
     members: dict[str, Any] = {}
+    detail = error.description
     if "messages" in data:
         # webargs: {"json": {"field": ["message"]}} -> errors by location and field.
         members["errors"] = data["messages"]
-    detail = data.get("message") or error.description
-    if "messages" in data:
         detail = (
             "The request contains invalid fields."
             if error.code == HTTPStatus.UNPROCESSABLE_ENTITY

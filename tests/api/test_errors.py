@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import NotFound
 
 from myapp import create_app
 from myapp.extensions import db
@@ -26,6 +27,7 @@ class TestHttpErrors:
         body = assert_problem(client.get("/no/such/page"), 404)
 
         assert body["title"] == "Not Found"
+        assert body["detail"] == NotFound.description  # Werkzeug's own words
 
     def test_wrong_method_when_requested_returns_405_problem_with_allow(self, client):
         response = client.delete("/api/v1/auth/login")
@@ -49,9 +51,12 @@ class TestHttpErrors:
 
         body = assert_problem(response, 400)
         assert body["errors"] == {"json": ["Invalid JSON body."]}
+        assert body["detail"] == "The request body could not be parsed."
 
     def test_validation_error_when_returned_lists_errors_by_location_and_field(self, client):
         body = assert_problem(client.post("/api/v1/auth/register", json={}), 422)
+
+        assert body["detail"] == "The request contains invalid fields."
 
         assert set(body["errors"]["json"]) == {"email", "username", "password"}
 

@@ -184,6 +184,17 @@ class TestProductionConfig:
     def test_development_and_testing_when_created_deliver_eagerly(self, name, tmp_path):
         assert dev_app(tmp_path, config=name).config["MAIL_EAGER"] is True
 
+    def test_production_when_reading_the_process_environment_never_falls_back_to_sqlite(
+        self, monkeypatch
+    ):
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        assert ProductionConfig().SQLALCHEMY_DATABASE_URI is None
+
+        monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/app")
+        assert ProductionConfig().SQLALCHEMY_DATABASE_URI == (
+            "postgresql+psycopg://u@db.example/app"
+        )
+
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)
 
