@@ -114,7 +114,6 @@ def handle_http_exception(error: HTTPException) -> Response:
         )
     # Keep headers such as Allow (405) but never the HTML Content-Type.
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
-    headers.update(data.get("headers") or {})
     return problem(error.code or 500, detail, headers=headers, **members)
 
 

@@ -157,6 +157,31 @@ class TestRaces(NewAccountTestCase):
 
 
 class TestLink(NewAccountTestCase):
+    def link(self, email: str | None) -> str:
+        """Link ``sub-1`` (with ``email``) to Ada; the notice she is sent."""
+        self.users.get.return_value = User(id=7, email="ada@example.com", username="ada")
+        self.users.get.return_value.is_active = True
+        self.provider.identity.return_value = ProviderIdentity("sub-1", email, email is not None)
+        pending = Pending("example", "nonce", "verifier", "/account/linked", 7)
+        self.service.complete(pending, code="c", iss=None, client=ClientInfo())
+        (to, subject, what), kwargs = self.service.outbox.queue_notice.call_args
+        self.assertEqual(
+            (to, subject, kwargs),
+            ("ada@example.com", "An account was linked to yours", {"kind": "oidc_linked"}),
+        )
+        return what
+
+    def test_link_notice_when_the_provider_gives_an_email_names_the_account_by_it(self):
+        self.assertEqual(
+            self.link("ada@provider.example"),
+            "Your example account (ada@provider.example) can now sign in to your account.",
+        )
+
+    def test_link_notice_when_the_provider_gives_no_email_names_the_account_by_subject(self):
+        self.assertEqual(
+            self.link(None), "Your example account (sub-1) can now sign in to your account."
+        )
+
     def test_link_when_the_provider_gives_no_email_links_without_one(self):
         self.users.get.return_value = User(id=7, email="ada@example.com", username="ada")
         self.users.get.return_value.is_active = True
