@@ -115,7 +115,7 @@ test-unittest: install
 # Long on 2 cores, so not in CI; re-run when an issue changes myapp/. MUTATION_ARGS
 # takes mutant patterns, e.g. MUTATION_ARGS='"myapp.auth.service*"'.
 MUTATION_ARGS ?=
-mutation: install
+mutation: install pgbouncer
 	$(BIN)/python bench/mutation.py $(MUTATION_ARGS)
 
 tox: install
