@@ -184,16 +184,19 @@ class TestProductionConfig:
     def test_development_and_testing_when_created_deliver_eagerly(self, name, tmp_path):
         assert dev_app(tmp_path, config=name).config["MAIL_EAGER"] is True
 
-    def test_production_when_reading_the_process_environment_never_falls_back_to_sqlite(
+    def test_production_when_process_environment_has_no_database_never_falls_back_to_sqlite(
         self, monkeypatch
     ):
         monkeypatch.delenv("DATABASE_URL", raising=False)
+
         assert ProductionConfig().SQLALCHEMY_DATABASE_URI is None
 
+    def test_production_when_process_environment_names_a_database_uses_it(self, monkeypatch):
         monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/app")
-        assert ProductionConfig().SQLALCHEMY_DATABASE_URI == (
-            "postgresql+psycopg://u@db.example/app"
-        )
+
+        uri = ProductionConfig().SQLALCHEMY_DATABASE_URI
+
+        assert uri == "postgresql+psycopg://u@db.example/app"
 
     def test_production_defaults_when_read_meet_owasp_floor(self):
         config = ProductionConfig(PRODUCTION_ENV)
