@@ -94,6 +94,41 @@ class TestCors:
         assert "Access-Control-Allow-Origin" not in other.headers
         assert "Access-Control-Allow-Credentials" not in other.headers
 
+    def test_cors_preflight_when_asked_for_our_headers_allows_each_and_caches_ten_minutes(self):
+        asked = [
+            "Authorization",
+            "Content-Type",
+            "X-Request-ID",
+            "X-CSRF-Token",
+            "X-Token-Transport",
+        ]
+        with variant_app(CORS_ORIGINS=["https://app.example"]) as app:
+            response = app.test_client().options(
+                "/api/v1/auth/refresh",
+                headers={
+                    "Origin": "https://app.example",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": ", ".join([*asked, "X-Evil"]),
+                },
+            )
+
+        allowed = {
+            h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert allowed == {header.lower() for header in asked}  # not X-Evil
+        assert response.headers["Access-Control-Max-Age"] == "600"
+
+    def test_cors_response_when_from_a_configured_origin_exposes_what_pages_read(self):
+        with variant_app(CORS_ORIGINS=["https://app.example"]) as app:
+            response = app.test_client().get("/health", headers={"Origin": "https://app.example"})
+
+        exposed = response.headers["Access-Control-Expose-Headers"].lower()
+        assert {h.strip() for h in exposed.split(",")} == {
+            "x-pagination",
+            "x-request-id",
+            "retry-after",
+        }
+
 
 class TestRequestId:
     def test_request_id_when_client_sends_one_is_echoed_in_header_and_problem(self, client):

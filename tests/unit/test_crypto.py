@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
 from myapp import create_app
-from myapp.crypto import EncryptionKeyError, SecretBox, parse_keys, secret_box
+from myapp.crypto import EncryptionKeyError, SecretBox, derived_key, parse_keys, secret_box
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
@@ -42,3 +42,16 @@ class TestRotation:
         assert SecretBox([NEW]).decrypt(rotated) == "seed"
         with pytest.raises(InvalidToken):
             SecretBox([OLD]).decrypt(rotated)
+
+
+class TestDerivedKey:
+    def test_derived_key_when_secret_is_known_is_the_same_in_every_release(self):
+        # A known answer: development's TOTP secrets are encrypted with this key, so
+        # a change of the derivation would make every one of them unreadable.
+        assert derived_key("development secret") == "kYNNETjlLUFYijUuVZEsq69wraYb1NHcj29ryHPZrCg="
+
+    def test_derived_key_when_secrets_differ_differs_and_is_a_fernet_key(self):
+        first, second = derived_key("one secret"), derived_key("another secret")
+
+        assert first != second
+        assert Fernet(first).decrypt(Fernet(first).encrypt(b"x")) == b"x"
