@@ -11,7 +11,10 @@ per file and writes docs/test-strength.md with the table and every survivor.
 
 A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
 added, its survivors. mutmut keeps its results in mutants/ and re-runs only the
-functions that changed since, so a second run is quick.
+functions that changed since, so a second run is quick. Each run also saves every
+result, with its function's hash, to bench/mutation-results.json (committed); a
+fresh clone starts from it, so a full run can span several sittings
+(``--fresh`` starts from nothing).
 
 Equivalent mutants (no test could tell them apart from the original) are listed in
 bench/equivalent_mutants.toml, each with its reason; they leave the score's count.
@@ -26,6 +29,7 @@ mutant that run kills as killed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -42,6 +46,11 @@ EQUIVALENT = ROOT / "bench" / "equivalent_mutants.toml"
 # The PostgreSQL pass: its copy of the project, and a database of its own (the
 # suite creates and drops it), apart from any other test run's.
 POSTGRES_COPY = ROOT / ".mutation-postgres"
+# The outcome of every mutant run so far, per function with the function's hash,
+# committed: a full run takes longer than one sitting, and a fresh clone has no
+# mutants/. Restored before mutmut starts, it keeps the results of every function
+# unchanged since (mutmut re-runs a function whose hash changed). --fresh ignores it.
+RESULTS = ROOT / "bench" / "mutation-results.json"
 POSTGRES_URL = os.environ.get(
     "MUTATION_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_mutation"
 )
@@ -103,14 +112,15 @@ def load_equivalents() -> dict[tuple[str, str], str]:
 
 
 def postgres_kills() -> set[str]:
-    """The mutants the PostgreSQL pass killed (none when it has not run)."""
+    """The mutants the PostgreSQL pass killed: in its copy, or saved in RESULTS
+    (while their function is unchanged)."""
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.stats import status_by_exit_code
     from mutmut.utils.file_utils import walk_mutatable_files
 
+    kills = saved_postgres_kills()
     if not (POSTGRES_COPY / "mutants").is_dir():
-        return set()
-    kills = set()
+        return kills
     here = Path.cwd()
     os.chdir(POSTGRES_COPY)  # mutmut reads mutants/ relative to the working directory
     try:
@@ -165,6 +175,79 @@ def collect() -> list[FileScore]:
         # A stale entry would hide nothing, but it says something that is no longer true.
         print(f"note: equivalent entry matches no survivor: {function}: {change}", file=sys.stderr)
     return scores
+
+
+def function_key(mutant: str) -> str:
+    """The key of ``mutant``'s function in mutmut's hash_by_function_name."""
+    return function_of(mutant).rsplit(".", 1)[1]
+
+
+def current_hashes() -> dict[str, dict[str, str]]:
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    hashes = {}
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        hashes[str(path)] = data.hash_by_function_name
+    return hashes
+
+
+def saved_postgres_kills() -> set[str]:
+    if not RESULTS.exists():
+        return set()
+    saved = json.loads(RESULTS.read_text())
+    hashes = current_hashes()
+    return {
+        name
+        for path, entry in saved["files"].items()
+        for name in entry.get("postgres_kills", [])
+        if hashes.get(path, {}).get(function_key(name)) == entry["hashes"].get(function_key(name))
+    }
+
+
+def save_results() -> None:
+    """Write RESULTS from mutants/ (and the PostgreSQL pass's kills)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    on_postgres = postgres_kills()
+    files = {}
+    for path in sorted(walk_mutatable_files()):
+        data = SourceFileMutationData(path=path)
+        data.load()
+        codes = {name: code for name, code in data.exit_code_by_key.items() if code is not None}
+        if not codes:
+            continue
+        files[str(path)] = {
+            "hashes": dict(sorted(data.hash_by_function_name.items())),
+            "exit_codes": dict(sorted(codes.items())),
+            "postgres_kills": sorted(on_postgres & set(codes)),
+        }
+    RESULTS.write_text(json.dumps({"files": files}, indent=1, ensure_ascii=False) + "\n")
+
+
+def restore_results() -> None:
+    """Seed mutants/ with RESULTS where mutants/ has nothing for a file yet."""
+    if not RESULTS.exists():
+        return
+    for path, entry in json.loads(RESULTS.read_text())["files"].items():
+        meta = ROOT / "mutants" / f"{path}.meta"
+        if meta.exists():
+            continue  # this checkout's own results are newer
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(
+            json.dumps(
+                {
+                    "exit_code_by_key": entry["exit_codes"],
+                    "hash_by_function_name": entry["hashes"],
+                    "type_check_error_by_key": {},
+                    "durations_by_key": {},
+                    "estimated_durations_by_key": {},
+                }
+            )
+        )
 
 
 def percent(value: float | None) -> str:
@@ -355,18 +438,27 @@ def main() -> int:
         help="like --unfinished, but only the mutants that survived (quick, after a fix)",
     )
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help=f"start from nothing: ignore {RESULTS.name} (after a test was weakened, say)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="run the survivors of the files the patterns start again, on PostgreSQL",
     )
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
+    if args.fresh:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    else:
+        restore_results()
     patterns = args.patterns
     if args.postgres:
         names = unfinished(collect(), args.patterns, MISSED)
         if names:
             run_on_postgres(names, args.max_children)
-        return 0 if write_report(collect()) else 1
+        return finish()
     selective = args.unfinished or args.survivors
     if selective:
         statuses = MISSED if args.survivors else MISSED | {"not checked"}
@@ -376,6 +468,12 @@ def main() -> int:
     if not args.report_only and (patterns or not selective):
         command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
         subprocess.run([*command, str(args.max_children), *patterns], check=True)
+    return finish()
+
+
+def finish() -> int:
+    """Save the results for the next checkout, write the page; 0 when targets are met."""
+    save_results()
     return 0 if write_report(collect()) else 1
 
 
