@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import redis
+from flask import request
 from limits import parse
 from sqlalchemy import func, select
 
@@ -269,6 +270,50 @@ class TestTrustedProxy:
 
         assert_too_many(spoofed)
         assert other_client.status_code == 202
+
+    def test_forwarded_for_when_two_proxies_trusted_limits_the_address_before_them(self):
+        with variant_app(PROXY_FIX_X_FOR=2) as app:
+            client = app.test_client()
+            # A load balancer then our reverse proxy: two entries are ours.
+            hops = {"REMOTE_ADDR": "10.0.0.2"}
+            for n in range(allowed(app, "RATELIMIT_PASSWORD_RESET")):
+                client.post(
+                    RESET,
+                    json={"email": "a@example.com"},
+                    environ_base=hops,
+                    headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.7, 10.0.0.1"},
+                )
+            limited = client.post(
+                RESET,
+                json={"email": "a@example.com"},
+                environ_base=hops,
+                headers={"X-Forwarded-For": "203.0.113.7, 10.0.0.1"},
+            )
+            other_client = client.post(
+                RESET,
+                json={"email": "a@example.com"},
+                environ_base=hops,
+                headers={"X-Forwarded-For": "203.0.113.8, 10.0.0.1"},
+            )
+
+        assert_too_many(limited)
+        assert other_client.status_code == 202  # the same first proxy, another client
+
+    def test_forwarded_proto_when_proxies_trusted_is_ignored(self):
+        with variant_app(PROXY_FIX_X_FOR=1) as app:
+            seen = {}
+
+            @app.get("/scheme-probe")
+            def probe():
+                seen.update(scheme=request.scheme, host=request.host)
+                return ""
+
+            app.test_client().get(
+                "/scheme-probe",
+                headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+            )
+
+        assert seen == {"scheme": "http", "host": "localhost"}
 
 
 class TestSharedRedisStorage:
