@@ -70,12 +70,23 @@ class TestDocumentedProblems:
             "422": "#/components/responses/UNPROCESSABLE_ENTITY",
         }
 
-    def test_problem_response_when_documented_is_problem_json(self, api):
+    def test_error_responses_when_documented_are_problem_json_with_their_phrase(self, api):
         _, spec = api
 
-        response = spec.spec.to_dict()["components"]["responses"]["NOT_FOUND"]
-        assert response["description"] == "Not Found"
-        assert set(response["content"]) == {"application/problem+json"}
+        components = spec.spec.to_dict()["components"]["responses"]
+
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        assert components == {
+            "BAD_REQUEST": {"description": "Bad Request", "content": problem},
+            "NOT_FOUND": {"description": "Not Found", "content": problem},
+            "CONFLICT": {"description": "Conflict", "content": problem},
+            "UNSUPPORTED_MEDIA_TYPE": {"description": "Unsupported Media Type", "content": problem},
+            "UNPROCESSABLE_ENTITY": {"description": "Unprocessable Entity", "content": problem},
+            "DEFAULT_ERROR": {
+                "description": "Any other error (405, 413, 500, ...)",
+                "content": problem,
+            },
+        }
 
 
 class TestParsing:
