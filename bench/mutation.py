@@ -380,6 +380,21 @@ def write_report(scores: list[FileScore]) -> bool:
     return met
 
 
+def generate(max_children: int) -> None:
+    """Bring mutants/ up to the current code (what ``mutmut run`` does first): the
+    functions changed since their results lose them. Before picking mutants by
+    name, so that the names are those of the current code."""
+    from mutmut import __main__ as cli
+
+    cli.set_mutant_under_test("mutant_generation")
+    os.makedirs("mutants", exist_ok=True)
+    cli.copy_src_dir()
+    cli.copy_also_copy_files()
+    cli.setup_source_paths()
+    cli.store_lines_covered_by_tests()
+    cli.create_mutants(max_children)
+
+
 def unfinished(
     scores: list[FileScore], paths: list[str], statuses: set[str] = MISSED | {"not checked"}
 ) -> list[str]:
@@ -454,6 +469,8 @@ def main() -> int:
     else:
         restore_results()
     patterns = args.patterns
+    if args.postgres or args.unfinished or args.survivors:
+        generate(args.max_children)
     if args.postgres:
         names = unfinished(collect(), args.patterns, MISSED)
         if names:
