@@ -308,4 +308,5 @@ class TestPreparedByTheWorker:
         (row,) = rows()
         assert delivery == Delivery(claimed=1, skipped=1)
         assert (row.status, row.sent_at, row.locked_until) == (OutboxStatus.SKIPPED, T0, None)
+        assert (row.subject, row.text_body, row.html_body) == ("", "", None)  # never written
         assert inbox.envelopes == []
