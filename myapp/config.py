@@ -9,6 +9,7 @@ an integer).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -443,12 +444,12 @@ class ProductionConfig(Config):
             # console writes live reset links to the log; memory sends nothing.
             problems.append("EMAIL_BACKEND must be smtp (console and memory send no mail)")
         problems.extend(webauthn_problems(config))
-        providers = config.get("OIDC_PROVIDERS") or {}
-        for name, entry in providers.items() if isinstance(providers, Mapping) else []:
+        providers = config["OIDC_PROVIDERS"]
+        if isinstance(providers, str):  # JSON text: create_app has parsed it once already
+            providers = json.loads(providers) if providers.strip() else {}
+        for name, entry in providers.items():
             # Discovery, keys and tokens over plain http could be swapped on the way.
-            if isinstance(entry, Mapping) and not str(entry.get("issuer", "")).startswith(
-                "https://"
-            ):
+            if not str(entry["issuer"]).startswith("https://"):
                 problems.append(f"OIDC_PROVIDERS: {name}'s issuer must be https")
         if problems:
             raise ConfigurationError("Refusing to start: " + "; ".join(problems))

@@ -190,6 +190,19 @@ class TestCookieRefresh:
 
         assert response.status_code == 200
 
+    def test_refresh_when_csrf_missing_in_an_app_of_its_own_is_the_csrf_problem(self):
+        # An app built inside the test: its CSRF handler is installed under the test.
+        with variant_app() as app:
+            client = app.test_client()
+            cookie_login(client, UserFactory(email="csrf@example.com", username="csrf"))
+            response = client.post(REFRESH, headers={"Origin": SITE})
+
+        assert response.status_code == 403
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"] == (
+            "The X-CSRF-Token header must repeat the myapp_csrf cookie's value."
+        )
+
     def test_refresh_when_origin_is_a_configured_cors_origin_is_accepted(self):
         with variant_app(CORS_ORIGINS=["https://app.example"]) as app:
             client = app.test_client()

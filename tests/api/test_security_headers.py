@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 
 import pytest
 from cryptography.fernet import Fernet
@@ -173,6 +174,41 @@ class TestJsonLogs:
         ]
 
         assert len(handlers) == 1  # once, however many apps were created
+
+
+class TestLoggingSetup:
+    """``configure_logging`` on a logger emptied for the test (the suite's first app
+    has configured the real one already)."""
+
+    @pytest.fixture
+    def bare_logger(self, monkeypatch):
+        logger = logging.getLogger("myapp")
+        monkeypatch.setattr(logger, "handlers", [])
+        monkeypatch.setattr(logger, "level", logger.level)
+        return logger
+
+    def test_apps_when_json_logging_add_one_json_handler_on_stderr_between_them(self, bare_logger):
+        create_app("testing", overrides={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"})
+        create_app("testing", overrides={"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"})
+
+        (handler,) = bare_logger.handlers
+        assert isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr
+        assert isinstance(handler.formatter, JSONFormatter)
+        assert bare_logger.level == logging.INFO
+
+    def test_app_when_logger_has_a_handler_of_someone_else_still_adds_its_own(self, bare_logger):
+        foreign = logging.NullHandler()  # an operator's, say an error tracker's
+        bare_logger.addHandler(foreign)
+
+        create_app("testing", overrides={"LOG_FORMAT": "json"})
+
+        assert bare_logger.handlers[0] is foreign
+        assert [type(h.formatter) for h in bare_logger.handlers[1:]] == [JSONFormatter]
+
+    def test_app_when_text_logging_adds_no_handler_but_sets_the_level(self, bare_logger):
+        create_app("testing", overrides={"LOG_FORMAT": "text", "LOG_LEVEL": "ERROR"})
+
+        assert (bare_logger.handlers, bare_logger.level) == ([], logging.ERROR)
 
 
 class TestNoSecretsInResponses:

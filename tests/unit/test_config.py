@@ -67,10 +67,16 @@ class TestProductionConfig:
         ("change", "message"),
         [
             ({"SECRET_KEY": None}, "SECRET_KEY is missing"),
-            ({"SECRET_KEY": None, "JWT_SECRET_KEY": None}, "JWT_SECRET_KEY is missing"),
-            ({"JWT_SECRET_KEY": "j" * 31}, "at least 32 bytes"),
+            (
+                {"SECRET_KEY": None, "JWT_SECRET_KEY": None},
+                "SECRET_KEY is missing; JWT_SECRET_KEY is missing",
+            ),
+            ({"JWT_SECRET_KEY": "j" * 31}, "JWT_SECRET_KEY must be at least 32 bytes"),
             ({"DATABASE_URL": None}, "DATABASE_URL is not set"),
-            ({"ENCRYPTION_KEY": None}, "ENCRYPTION_KEY is missing"),
+            (
+                {"ENCRYPTION_KEY": None},
+                "ENCRYPTION_KEY is missing (flask generate-encryption-key makes one)",
+            ),
         ],
         ids=["no-secret", "no-jwt-secret", "short-jwt-secret", "no-database", "no-encryption-key"],
     )
@@ -80,8 +86,10 @@ class TestProductionConfig:
         # read by Flask's MYAPP_ prefix in real deployments, below).
         overrides = {"ENCRYPTION_KEY": env.pop("ENCRYPTION_KEY", None)}
 
-        with pytest.raises(ConfigurationError, match=message):
+        with pytest.raises(ConfigurationError) as refused:
             production_app(env, **overrides)
+
+        assert str(refused.value) == f"Refusing to start: {message}"
 
     def test_create_app_when_production_gets_everything_wrong_names_every_problem(self):
         env = {"JWT_SECRET_KEY": "é" * 15}  # 30 bytes in UTF-8, though 15 characters
@@ -296,6 +304,11 @@ class TestSecretKey:
         config = config_module.TestingConfig({"SECRET_KEY": STRONG})
 
         assert (config.SECRET_KEY, config.JWT_SECRET_KEY) == (STRONG, STRONG)
+
+    def test_testing_when_jwt_secret_given_signs_with_it_not_the_secret_key(self):
+        config = config_module.TestingConfig({"SECRET_KEY": STRONG, "JWT_SECRET_KEY": "j" * 32})
+
+        assert (config.SECRET_KEY, config.JWT_SECRET_KEY) == (STRONG, "j" * 32)
 
     def test_source_when_read_holds_no_literal_secret_assignment(self):
         # What the hole was: SECRET_KEY = "<a constant>" anywhere in the package.
@@ -516,19 +529,36 @@ class TestRelyingParty:
         assert config["WEBAUTHN_RP_ID"] == "example.com"
 
 
+HTTPS_PROVIDER = {"issuer": "https://id.example.com", "client_id": "a", "client_secret": "b"}
+HTTP_PROVIDERS = {
+    "example": {**HTTPS_PROVIDER, "issuer": "http://id.example.com"},
+    "fine": HTTPS_PROVIDER,
+}
+
+
 class TestOidcProviders:
-    PROVIDER = {"issuer": "https://id.example.com", "client_id": "a", "client_secret": "b"}
+    PROVIDER = HTTPS_PROVIDER
 
     def test_production_when_provider_issuer_is_https_starts(self):
         app = production_app(PRODUCTION_ENV, OIDC_PROVIDERS={"example": self.PROVIDER})
 
         assert app.config["OIDC_PROVIDERS"]["example"]["issuer"] == "https://id.example.com"
 
-    def test_production_when_provider_issuer_is_http_refuses_naming_it(self):
-        provider = {**self.PROVIDER, "issuer": "http://id.example.com"}
+    @pytest.mark.parametrize(
+        "providers", [HTTP_PROVIDERS, json.dumps(HTTP_PROVIDERS)], ids=["mapping", "json-text"]
+    )
+    def test_production_when_provider_issuer_is_http_refuses_naming_it(self, providers):
+        with pytest.raises(ConfigurationError) as refused:
+            production_app(PRODUCTION_ENV, OIDC_PROVIDERS=providers)
 
-        with pytest.raises(ConfigurationError, match="example's issuer must be https"):
-            production_app(PRODUCTION_ENV, OIDC_PROVIDERS={"example": provider})
+        assert str(refused.value) == (
+            "Refusing to start: OIDC_PROVIDERS: example's issuer must be https"
+        )
+
+    def test_production_when_provider_list_is_empty_text_starts(self):
+        app = production_app(PRODUCTION_ENV, OIDC_PROVIDERS="  ")
+
+        assert app.config["CONFIG_NAME"] == "production"
 
     def test_create_app_when_provider_list_malformed_refuses_to_start(self, tmp_path):
         with pytest.raises(ConfigurationError, match="missing 'client_secret'"):
