@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from myapp import create_app
 from myapp.extensions import api
 
 OPENAPI_URL = "/api/openapi.json"
@@ -110,8 +111,12 @@ class TestOpenApiDocument:
 
 
 class TestCommittedCopy:
-    def test_committed_openapi_when_compared_with_code_is_current(self, app):
+    def test_committed_openapi_when_compared_with_code_is_current(self):
         committed = json.loads(COMMITTED.read_text())
+        # An app made here, not the suite's: the document is assembled while the app
+        # is made, and that is the code this test answers for.
+        with create_app("testing").app_context():
+            document = json.loads(json.dumps(api.spec.to_dict()))
 
         # `make openapi` (flask openapi write docs/openapi.json) refreshes it.
-        assert committed == json.loads(json.dumps(api.spec.to_dict()))
+        assert committed == document
