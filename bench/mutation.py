@@ -225,7 +225,25 @@ def save_results() -> None:
             "exit_codes": dict(sorted(codes.items())),
             "postgres_kills": sorted(on_postgres & set(codes)),
         }
-    RESULTS.write_text(json.dumps({"files": files}, indent=1, ensure_ascii=False) + "\n")
+    document = {"runs": saved_runs(), "files": files}
+    RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+
+
+def saved_runs() -> list[dict[str, str]]:
+    """The runs behind RESULTS: when each started, on which commit, over what."""
+    return json.loads(RESULTS.read_text()).get("runs", []) if RESULTS.exists() else []
+
+
+def record_run(what: str) -> None:
+    """Note a run about to start in RESULTS (the page lists them: results carry over
+    from one run to the next, so no single commit measured them all)."""
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--", "myapp", "tests"):
+        commit += "+changes"
+    document = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"files": {}}
+    run = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit, "what": what}
+    document["runs"] = [*document.get("runs", []), run]
+    RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
 def restore_results() -> None:
@@ -303,11 +321,19 @@ def write_report(scores: list[FileScore]) -> bool:
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     if git("status", "--porcelain", "--", "myapp", "tests"):
         commit += " with uncommitted changes"
+    runs = saved_runs()[-8:]
     lines = [
         "# Test strength",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit} by `make mutation`"
+        f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit} by `make mutation`"
         " (mutmut, configured in `setup.cfg`; `bench/mutation.py` writes this page).",
+        "",
+        "A mutant's result stands while its function is unchanged, so results carry "
+        "over from run to run (`bench/mutation-results.json`); a function changed since "
+        "its run is run again. Tests added after a run are not in its results until its "
+        "survivors are run again (`--survivors`). The latest runs:",
+        "",
+        *(f"- {run['started']}, commit {run['commit']}: {run['what']}" for run in runs),
         "",
         "Each mutant is `myapp/` with one small change: an operator, a constant, a "
         "condition, an argument, a string. The tests that reach the changed function "
@@ -474,6 +500,9 @@ def main() -> int:
     if args.postgres:
         names = unfinished(collect(), args.patterns, MISSED)
         if names:
+            record_run(
+                f"the {len(names)} survivors of {' '.join(args.patterns) or 'myapp/'} on PostgreSQL"
+            )
             run_on_postgres(names, args.max_children)
         return finish()
     selective = args.unfinished or args.survivors
@@ -483,6 +512,11 @@ def main() -> int:
         if not patterns:
             print("nothing to run")
     if not args.report_only and (patterns or not selective):
+        record_run(
+            f"{len(patterns)} mutants by name ({' '.join(sys.argv[1:])})"
+            if patterns
+            else "every mutant without a result"
+        )
         command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
         subprocess.run([*command, str(args.max_children), *patterns], check=True)
     return finish()
