@@ -111,7 +111,7 @@ class TestOpenApiDocument:
 
 
 class TestCommittedCopy:
-    def test_committed_openapi_when_compared_with_code_is_current(self):
+    def test_committed_openapi_when_compared_with_an_app_made_here_is_current(self):
         committed = json.loads(COMMITTED.read_text())
         # An app made here, not the suite's: the document is assembled while the app
         # is made, and that is the code this test answers for.
