@@ -445,6 +445,13 @@ def unfinished(
     return sorted(names)
 
 
+def retrace(root: Path) -> None:
+    """Make mutmut trace every test again. By itself it traces only tests it has not
+    seen: a test changed to reach other functions would keep its old ones, and the
+    mutants of those functions would not run it."""
+    (root / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+
+
 def run_on_postgres(names: list[str], max_children: int) -> None:
     """Run ``names`` with the PostgreSQL suite, in a fresh copy of the project."""
     ignore = shutil.ignore_patterns(
@@ -458,6 +465,7 @@ def run_on_postgres(names: list[str], max_children: int) -> None:
         # A PostgreSQL environment that cannot reach PostgreSQL fails, never skips.
         "MYAPP_TEST_EXPECT_BACKEND": "postgresql",
     }
+    retrace(POSTGRES_COPY)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     subprocess.run([*command, *names], check=True, cwd=POSTGRES_COPY, env=env)
 
@@ -517,6 +525,7 @@ def main() -> int:
             if patterns
             else "every mutant without a result"
         )
+        retrace(ROOT)
         command = [sys.executable, "-m", "mutmut", "run", "--max-children"]
         subprocess.run([*command, str(args.max_children), *patterns], check=True)
     return finish()
