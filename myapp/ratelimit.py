@@ -75,11 +75,10 @@ def init_rate_limits(app: Flask) -> Limiter:
         # Only as many X-Forwarded-For entries as there are proxies we run are
         # believed; anything a client prepends is ignored. Only the address: the
         # app builds no URL from the request (links come from APP_BASE_URL), so no
-        # other forwarded header is trusted (x_proto and the rest stay at 0).
+        # other forwarded header is trusted: x_proto off (it defaults to 1), x_host,
+        # x_port and x_prefix are off by default.
         # Flask documents wrapping app.wsgi_app; its stubs call it a method.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
-        )
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0)  # type: ignore[method-assign]
     limiter = Limiter(key_func=client_ip, app=app)
     app.extensions[EXTENSION_KEY] = limiter
     # Limits are not skipped when their storage is down (that would switch off

@@ -265,21 +265,26 @@ class TestTrustedProxy:
         assert_too_many(spoofed)
         assert other_client.status_code == 202
 
-    def test_forwarded_proto_when_proxies_trusted_is_ignored(self):
+    def test_forwarded_proto_host_port_and_prefix_when_proxies_trusted_are_ignored(self):
         with variant_app(PROXY_FIX_X_FOR=1) as app:
             seen = {}
 
             @app.get("/scheme-probe")
             def probe():
-                seen.update(scheme=request.scheme, host=request.host)
+                seen.update(scheme=request.scheme, host=request.host, root=request.script_root)
                 return ""
 
             app.test_client().get(
                 "/scheme-probe",
-                headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+                headers={
+                    "X-Forwarded-Proto": "https",
+                    "X-Forwarded-Host": "evil.example",
+                    "X-Forwarded-Port": "8443",
+                    "X-Forwarded-Prefix": "/evil",
+                },
             )
 
-        assert seen == {"scheme": "http", "host": "localhost"}
+        assert seen == {"scheme": "http", "host": "localhost", "root": ""}
 
 
 class TestSharedRedisStorage:
