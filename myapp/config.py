@@ -326,19 +326,24 @@ class Config:
         return new_key_set(algorithm).to_json()
 
     def validate(self, config: Mapping[str, Any]) -> None:
-        """Check the final configuration (after environment overrides)."""
-        problems = [
-            f"{key} must be a positive number (got {config.get(key)!r})"
-            for key in POSITIVE_SETTINGS
-            if not is_positive(config.get(key))
-        ]
-        if problems:
-            raise ConfigurationError("Refusing to start: " + "; ".join(problems))
+        """Check the final configuration (after environment overrides): every
+        problem at once, so that an operator fixes them in one go."""
         if config.get("ENCRYPTION_KEY"):
             try:
                 parse_keys(config["ENCRYPTION_KEY"])
             except EncryptionKeyError as error:
                 raise ConfigurationError(f"Refusing to start: {error}") from None
+        problems = self.problems(config)
+        if problems:
+            raise ConfigurationError("Refusing to start: " + "; ".join(problems))
+
+    def problems(self, config: Mapping[str, Any]) -> list[str]:
+        """What every environment refuses; production adds its own rules."""
+        return [
+            f"{key} must be a positive number (got {config.get(key)!r})"
+            for key in POSITIVE_SETTINGS
+            if not is_positive(config.get(key))
+        ]
 
 
 class DevelopmentConfig(Config):
@@ -409,9 +414,8 @@ class ProductionConfig(Config):
             # until the second instance behind the load balancer disagrees with the first.
             self.SQLALCHEMY_DATABASE_URI = None
 
-    def validate(self, config: Mapping[str, Any]) -> None:
-        super().validate(config)
-        problems = []
+    def problems(self, config: Mapping[str, Any]) -> list[str]:
+        problems = super().problems(config)
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             problems.append("DATABASE_URL is not set")
         if not config.get("SECRET_KEY"):
@@ -451,8 +455,7 @@ class ProductionConfig(Config):
             # Discovery, keys and tokens over plain http could be swapped on the way.
             if not str(entry["issuer"]).startswith("https://"):
                 problems.append(f"OIDC_PROVIDERS: {name}'s issuer must be https")
-        if problems:
-            raise ConfigurationError("Refusing to start: " + "; ".join(problems))
+        return problems
 
 
 CONFIGS: dict[str, type[Config]] = {

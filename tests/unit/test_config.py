@@ -133,6 +133,15 @@ class TestProductionConfig:
             "OIDC_PROVIDERS: plain's issuer must be https",
         ]
 
+    def test_create_app_when_production_also_has_a_zero_lifetime_names_both(self):
+        with pytest.raises(ConfigurationError) as refused:
+            production_app(PRODUCTION_ENV, MFA_TOKEN_EXPIRES=0, EMAIL_BACKEND="memory")
+
+        assert str(refused.value) == (
+            "Refusing to start: MFA_TOKEN_EXPIRES must be a positive number (got 0); "
+            "EMAIL_BACKEND must be smtp (console and memory send no mail)"
+        )
+
     def test_create_app_when_asymmetric_without_keys_names_the_algorithm(self):
         with pytest.raises(ConfigurationError) as refused:
             production_app(PRODUCTION_ENV, JWT_ALGORITHM="RS256")
