@@ -124,11 +124,11 @@ class UserRepository(Repository):
             value = getattr(criteria, flag)
             if value is not None:
                 conditions.append(column.is_(value))
-        if conditions:
-            counted = first_row(select(func.count()).select_from(User).where(*conditions), {})
-        else:  # kept exact by triggers: one primary-key read instead of a full count
-            counted = first_row(_USER_TOTAL, {})
-        total: int = counted[0] if counted is not None else 0
+        # Unfiltered, the triggers keep the total: one primary-key read, not a count.
+        counted = None if conditions else first_row(_USER_TOTAL, {})
+        if counted is None:  # filtered, or the counter's row was deleted by hand
+            counted = read_rows(select(func.count()).select_from(User).where(*conditions), {})[0]
+        total: int = counted[0]
         start = (criteria.page - 1) * criteria.per_page
         end = min(start + criteria.per_page, total)
         if start >= end:

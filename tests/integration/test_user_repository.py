@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from unittest import mock
 
 from freezegun import freeze_time
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from myapp.auth.models import AuthSession
-from myapp.users.models import User
+from myapp.database.reads import first_row, read_rows
+from myapp.extensions import db
+from myapp.users.models import RowCount, User
 from myapp.users.repository import (
     MAX_ID,
     SKIP_OVER_INDEX_FROM,
@@ -155,6 +158,24 @@ class TestSearch(UserRepositoryTestCase):
         self.assertEqual(self.emails(q="%"), ["100%real@example.net"])
         self.assertEqual(self.emails(q="\\"), ["back\\slash@example.net"])
 
+    def test_search_when_q_in_username_only_matches_it_literally(self):
+        UserFactory(email="grace@example.net", username="g_hopper")
+        UserFactory(email="gxh@example.net", username="gxhopper")
+
+        self.assertEqual(
+            self.emails(q="HOPPER", sort="email"), ["grace@example.net", "gxh@example.net"]
+        )
+        self.assertEqual(self.emails(q="g_h"), ["grace@example.net"])
+
+    def test_search_when_counter_row_lost_counts_the_users(self):
+        # The triggers' row deleted by hand: the total is counted, never taken as 0.
+        self.repo.session.execute(delete(RowCount))
+
+        users, total = self.repo.search(UserSearch(per_page=2))
+
+        self.assertEqual(total, 5)
+        self.assertEqual([u.username for u in users], ["carol", "bob_x"])
+
     def test_search_when_flags_given_filters_on_them(self):
         self.assertEqual(self.emails(is_active=False), ["eve@example.org"])
         self.assertEqual(self.emails(is_admin=True), ["eve@example.org"])
@@ -196,6 +217,53 @@ class TestSearch(UserRepositoryTestCase):
         users, total = self.repo.search(UserSearch(page=99))
 
         self.assertEqual((users, total), ([], 5))
+
+
+class TestSearchReads(UserRepositoryTestCase):
+    """What a page costs the database: the bounds repository.search promises."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        UserFactory.create_batch(9)  # ten users
+
+    def reads(self, **criteria) -> list[str]:
+        """The SQL, values inlined, of each read one search makes."""
+        sql: list[str] = []
+        inline = {"dialect": db.engine.dialect, "compile_kwargs": {"literal_binds": True}}
+
+        def recording(read):
+            def recorded(statement, parameters):
+                sql.append(str(statement.compile(**inline)))
+                return read(statement, parameters)
+
+            return recorded
+
+        with (
+            mock.patch("myapp.users.repository.first_row", recording(first_row)),
+            mock.patch("myapp.users.repository.read_rows", recording(read_rows)),
+        ):
+            self.repo.search(UserSearch(**criteria))
+        return sql
+
+    def test_reads_when_page_past_end_is_the_count_alone(self):
+        self.assertEqual(len(self.reads(per_page=5, page=2)), 2)  # the total, the page
+        self.assertEqual(len(self.reads(per_page=5, page=3)), 1)
+
+    def test_reads_when_any_page_skip_at_most_half_the_rows(self):
+        for page in range(1, 11):
+            with self.subTest(page=page):
+                total, rows = self.reads(per_page=1, page=page)
+                skipped = sum(int(n) for n in re.findall(r"OFFSET (\d+)", rows))
+
+                self.assertLessEqual(skipped, 5)
+
+    def test_reads_when_page_starts_at_threshold_skip_over_ids_first(self):
+        with mock.patch("myapp.users.repository.SKIP_OVER_INDEX_FROM", 3):
+            _, shallow = self.reads(per_page=1, page=3)  # skips 2 rows
+            _, deep = self.reads(per_page=1, page=4)  # skips 3 rows
+
+        self.assertNotIn("JOIN", shallow)
+        self.assertIn("JOIN (SELECT users.id", deep)
 
 
 class TestDelete(UserRepositoryTestCase):
