@@ -41,7 +41,6 @@ def create_app(
     app = Flask(
         __name__.split(".")[0],
         instance_path=instance_path,
-        instance_relative_config=True,
         static_folder=None,
     )
     configure_app(app, resolve_config(config), overrides)
@@ -97,7 +96,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         for engine in db.engines.values():
             configure_engine(engine, app.config["DATABASE_PING_AFTER_IDLE_SECONDS"])
-    migrate.init_app(app, db, render_as_batch=True)  # batch mode: SQLite can't ALTER
+    migrate.init_app(app)
     jwt.init_app(app)
     bearer.install(jwt)  # the token check and its 401 answers
     try:  # EdDSA or RS256: sign and verify with the key set (HS256: the secret)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
-migrate = Migrate()
+migrate = Migrate(db=db, render_as_batch=True)  # batch mode: SQLite can't ALTER a table
 
 
 def _unverified_header(token: str) -> dict[str, Any]:

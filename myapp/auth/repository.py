@@ -200,7 +200,7 @@ class MfaRepository(Repository):
         return self.matched(result) == 1
 
     def all_totp(self) -> list[TotpCredential]:
-        return list(self.session.scalars(select(TotpCredential).order_by(TotpCredential.user_id)))
+        return list(self.session.scalars(select(TotpCredential)))
 
     def has_confirmed_totp(self, user_id: int) -> bool:
         credential = self.get_totp(user_id)

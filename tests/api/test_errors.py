@@ -84,7 +84,7 @@ class TestUnexpectedErrors:
         assert "Traceback" not in response.get_data(as_text=True)
         # The operator still sees it: one record, with the exception and its traceback.
         (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert record.getMessage() == "Unhandled exception"
+        assert (record.name, record.getMessage()) == ("myapp", "Unhandled exception")
         assert str(record.exc_info[1]) == "secret internals /etc/passwd"
 
 

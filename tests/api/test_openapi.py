@@ -45,9 +45,7 @@ class TestOpenApiDocument:
         routes = {
             (openapi_path(rule.rule), method.lower())
             for rule in app.url_map.iter_rules()
-            if rule.rule != OPENAPI_URL
-            and rule.endpoint != "static"
-            and not rule.rule.startswith(("/docs", "/account"))
+            if rule.rule != OPENAPI_URL and not rule.rule.startswith(("/docs", "/account"))
             for method in rule.methods - {"HEAD", "OPTIONS"}
         }
         documented = {(path, method) for path, method, _ in operations(document)}

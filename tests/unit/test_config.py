@@ -342,6 +342,12 @@ class TestEnvironment:
         assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(seconds=600)
         assert app.config["API_TITLE"] == "renamed"
 
+    def test_lifetimes_when_not_set_are_fifteen_minutes_and_a_week(self):
+        config = DevelopmentConfig({})
+
+        assert timedelta(minutes=15) == config.JWT_ACCESS_TOKEN_EXPIRES
+        assert timedelta(days=7) == config.JWT_REFRESH_TOKEN_EXPIRES
+
     def test_lifetimes_when_set_in_env_are_seconds(self):
         config = DevelopmentConfig(
             {"JWT_ACCESS_TOKEN_EXPIRES": "60", "JWT_REFRESH_TOKEN_EXPIRES": "120"}

@@ -56,25 +56,50 @@ class TestBackends(unittest.TestCase):
         self.assertIsInstance(backend_from_config({"EMAIL_BACKEND": "console"}), ConsoleBackend)
         self.assertIsInstance(backend_from_config({"EMAIL_BACKEND": "memory"}), MemoryBackend)
 
+    def test_backend_from_config_when_console_shows_tokens_only_off_production(self):
+        # Links with live tokens in the log are a convenience locally, a leak in production.
+        for config_name, shown in (
+            ("development", True),
+            ("testing", True),
+            ("production", False),
+            (None, False),
+        ):
+            with self.subTest(config_name=config_name):
+                config = {"EMAIL_BACKEND": "console", "CONFIG_NAME": config_name}
+
+                backend = backend_from_config(config)
+
+                self.assertIsInstance(backend, ConsoleBackend)
+                self.assertIs(backend.show_tokens, shown)
+
     def test_backend_from_config_when_smtp_reads_smtp_settings(self):
-        backend = backend_from_config({"EMAIL_BACKEND": "smtp", **SMTP_CONFIG})
+        for starttls, ssl in ((True, False), (False, True)):
+            with self.subTest(starttls=starttls, ssl=ssl):
+                config = {**SMTP_CONFIG, "SMTP_STARTTLS": starttls, "SMTP_SSL": ssl}
+
+                backend = backend_from_config({"EMAIL_BACKEND": "smtp", **config})
+
+                self.assertEqual(
+                    backend,
+                    SMTPBackend(
+                        host="mail.example.com",
+                        port=2525,
+                        starttls=starttls,
+                        ssl=ssl,
+                        username="u",
+                        password="p",
+                        timeout=5.0,
+                    ),
+                )
+
+    def test_backend_from_config_when_unknown_names_the_choices(self):
+        with self.assertRaises(ValueError) as caught:
+            backend_from_config({"EMAIL_BACKEND": "carrier-pigeon"})
 
         self.assertEqual(
-            backend,
-            SMTPBackend(
-                host="mail.example.com",
-                port=2525,
-                starttls=True,
-                ssl=False,
-                username="u",
-                password="p",
-                timeout=5.0,
-            ),
+            str(caught.exception),
+            "Unknown EMAIL_BACKEND 'carrier-pigeon': use console, smtp or memory",
         )
-
-    def test_backend_from_config_when_unknown_raises(self):
-        with self.assertRaises(ValueError):
-            backend_from_config({"EMAIL_BACKEND": "carrier-pigeon"})
 
     def test_console_backend_when_sending_logs_message(self):
         with self.assertLogs("myapp.mail", "INFO") as logs:

@@ -265,24 +265,55 @@ class TestParseProviders(unittest.TestCase):
         self.assertEqual(settings.scopes, ("openid", "email", "profile"))
         self.assertEqual(settings.label, "Sign in with gitlab")
 
+    def test_parse_when_name_hyphenated_keeps_its_own_scopes_and_label(self):
+        providers = parse_providers(
+            {
+                "corp-idp": {
+                    "issuer": "https://idp.example.com",
+                    "client_id": "a",
+                    "client_secret": "b",
+                    "scopes": ["openid", "email"],
+                    "label": "Sign in with Corp",
+                }
+            }
+        )
+
+        settings = providers["corp-idp"]
+        self.assertEqual(settings.scopes, ("openid", "email"))
+        self.assertEqual(settings.label, "Sign in with Corp")
+
     def test_parse_when_malformed_refuses_naming_the_problem(self):
+        entry = '{"issuer": "https://x", "client_id": "a", "client_secret": "b"}'
         cases = {
-            "not JSON": ("{", "not JSON"),
-            "not an object": ("[]", "JSON object"),
-            "no client id": ('{"x": {"issuer": "https://x", "client_secret": "b"}}', "client_id"),
+            "not JSON": (
+                "{",
+                "OIDC_PROVIDERS is not JSON: Expecting property name enclosed in "
+                "double quotes: line 1 column 2 (char 1)",
+            ),
+            "not an object": ("[]", "OIDC_PROVIDERS must be a JSON object of providers"),
+            "no client id": (
+                '{"x": {"issuer": "https://x", "client_secret": "b"}}',
+                "OIDC provider 'x': missing 'client_id'",
+            ),
             "no openid scope": (
                 '{"x": {"issuer": "https://x", "client_id": "a", "client_secret": "b", '
                 '"scopes": ["email"]}}',
-                "openid",
+                "OIDC provider 'x': scopes must include openid",
             ),
             "a name that cannot be a path": (
-                '{"a/b": {"issuer": "https://x", "client_id": "a", "client_secret": "b"}}',
-                "letters, digits",
+                f'{{"a/b": {entry}}}',
+                "OIDC provider name 'a/b': letters, digits and '-'",
+            ),
+            "a name of hyphens alone": (
+                f'{{"-": {entry}}}',
+                "OIDC provider name '-': letters, digits and '-'",
             ),
         }
         for case, (value, message) in cases.items():
-            with self.subTest(case), self.assertRaisesRegex(ProviderConfigError, message):
+            with self.subTest(case), self.assertRaises(ProviderConfigError) as caught:
                 parse_providers(value)
+
+            self.assertEqual(str(caught.exception), message)
 
 
 class TestIdentity(unittest.TestCase):
