@@ -70,14 +70,15 @@ def is_positive(value: object) -> bool:
 
 def provide_webauthn(config: MutableMapping[str, Any]) -> None:
     """Fill in the relying party from APP_BASE_URL where it is not configured, and
-    turn a comma-separated origin list into a list."""
+    turn a comma-separated origin list into a list of origins as browsers send them."""
     base = urlsplit(str(config["APP_BASE_URL"]))
     if not config.get("WEBAUTHN_RP_ID"):
         config["WEBAUTHN_RP_ID"] = base.hostname
     origins = config.get("WEBAUTHN_ORIGINS") or f"{base.scheme}://{base.netloc}"
     if isinstance(origins, str):
         origins = [origin.strip() for origin in origins.split(",") if origin.strip()]
-    config["WEBAUTHN_ORIGINS"] = [origin.rstrip("/") for origin in origins]
+    # As a browser writes an origin (lowercase, no "/"), which is compared exactly.
+    config["WEBAUTHN_ORIGINS"] = [origin.lower().rstrip("/") for origin in origins]
 
 
 def host_under(host: str | None, rp_id: str) -> bool:

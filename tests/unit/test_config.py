@@ -492,11 +492,11 @@ class TestRelyingParty:
         assert config["WEBAUTHN_RP_ID"] == "accounts.example.com"
         assert config["WEBAUTHN_ORIGINS"] == ["https://accounts.example.com"]
 
-    def test_origins_when_given_comma_separated_become_a_list(self):
+    def test_origins_when_given_comma_separated_become_a_list_as_browsers_write_them(self):
         config = production_app(
             PRODUCTION_ENV,
             WEBAUTHN_RP_ID="example.com",
-            WEBAUTHN_ORIGINS="https://accounts.example.com, https://www.example.com/",
+            WEBAUTHN_ORIGINS="https://Accounts.Example.com, https://www.example.com/",
         ).config
 
         assert config["WEBAUTHN_ORIGINS"] == [
