@@ -287,15 +287,19 @@ class TestRemoval(MfaTestCase):
 class TestKeyRotation(MfaTestCase):
     def test_rotate_when_some_rows_use_an_old_key_reencrypts_only_those(self):
         new_key = Fernet.generate_key().decode()
-        stale = TotpCredential(user_id=1, secret_encrypted=SecretBox([KEY]).encrypt("A" * 32))
+        stale = [
+            TotpCredential(user_id=user_id, secret_encrypted=SecretBox([KEY]).encrypt(secret))
+            for user_id, secret in ((1, "A" * 32), (3, "C" * 32))
+        ]
         current = TotpCredential(user_id=2, secret_encrypted=SecretBox([new_key]).encrypt("B" * 32))
         unchanged = current.secret_encrypted
         self.service.box = SecretBox([new_key, KEY])  # ENCRYPTION_KEY=new,old
-        self.repository.all_totp.return_value = [stale, current]
+        self.repository.all_totp.return_value = [stale[0], current, stale[1]]
 
         changed = self.service.rotate_encryption_key()
 
-        self.assertEqual(changed, 1)
-        self.assertEqual(SecretBox([new_key]).decrypt(stale.secret_encrypted), "A" * 32)
+        self.assertEqual(changed, 2)
+        new_box = SecretBox([new_key])
+        self.assertEqual([new_box.decrypt(c.secret_encrypted) for c in stale], ["A" * 32, "C" * 32])
         self.assertEqual(current.secret_encrypted, unchanged)
         self.assertEqual(self.db.commits, 1)
