@@ -278,7 +278,6 @@ class PasskeyService:
                             name=name or challenge.name or "Passkey",
                             transports=",".join(transports_of(answer)),
                             backed_up=verified.credential_backed_up,
-                            created_at=utcnow(),
                         )
                     )
                     user.is_mfa_enabled = True

@@ -5,6 +5,8 @@ way an answer can be wrong (origin, RP ID, challenge, flags, counter, owner)."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import func, select
 from webauthn.helpers import base64url_to_bytes
@@ -143,7 +145,25 @@ class TestRegistration:
         assert [m.subject for m in mails("passkey_added")] == [
             "A passkey was added to your account"
         ]
-        assert audit_log("passkey.registered")[0]["passkey_id"] == body["id"]
+        (line,) = audit_log("passkey.registered")
+        assert (line["user_id"], line["passkey_id"]) == (user.id, body["id"])
+
+    def test_register_when_key_is_synced_with_a_running_counter_stores_it_as_made(
+        self, client, user, auth_headers, authenticator, clock
+    ):
+        # A device's counter may start anywhere; a password manager's key is backed up.
+        options = registration_options(client, auth_headers)
+        answer = authenticator.create(
+            options, sign_count=7, backed_up=True, transports=("hybrid", "internal")
+        )
+
+        response = submit_registration(client, auth_headers, answer)
+
+        assert response.status_code == 201
+        assert response.get_json()["transports"] == ["hybrid", "internal"]
+        (stored,) = passkeys_of(user)
+        assert (stored.sign_count, stored.backed_up) == (7, True)
+        assert stored.created_at == clock().replace(tzinfo=UTC)
 
     def test_register_when_no_name_given_uses_the_options_name(
         self, client, user, auth_headers, authenticator
@@ -154,16 +174,25 @@ class TestRegistration:
 
         assert response.get_json()["name"] == "Phone"
 
+    def test_register_when_never_named_is_called_passkey(
+        self, client, user, auth_headers, authenticator
+    ):
+        options = registration_options(client, auth_headers)
+
+        response = submit_registration(client, auth_headers, authenticator.create(options))
+
+        assert response.get_json()["name"] == "Passkey"
+
     @pytest.mark.parametrize(
-        "wrong",
+        ("wrong", "why"),
         [
-            pytest.param({"origin": "https://evil.example"}, id="origin of another site"),
-            pytest.param({"rp_id": "evil.example"}, id="credential of another RP ID"),
-            pytest.param({"user_verified": False}, id="user verification missing"),
+            pytest.param({"origin": "https://evil.example"}, "origin", id="origin of another site"),
+            pytest.param({"rp_id": "evil.example"}, "RP ID", id="credential of another RP ID"),
+            pytest.param({"user_verified": False}, "verif", id="user verification missing"),
         ],
     )
     def test_register_when_answer_wrong_is_400_and_stores_nothing(
-        self, client, user, auth_headers, authenticator, audit_log, wrong
+        self, client, user, auth_headers, authenticator, audit_log, wrong, why
     ):
         answer = authenticator.create(registration_options(client, auth_headers), **wrong)
 
@@ -174,10 +203,12 @@ class TestRegistration:
         assert passkeys_of(user) == []
         assert fresh(user).is_mfa_enabled is False
         assert mails("passkey_added") == []
-        assert audit_log("passkey.rejected")[0]["ceremony"] == "registration"
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"]) == (user.id, "registration")
+        assert why in line["reason"]
 
     def test_register_when_challenge_replayed_is_400_the_second_time(
-        self, client, user, auth_headers, authenticator
+        self, client, user, auth_headers, authenticator, audit_log
     ):
         options = registration_options(client, auth_headers)
         first = authenticator.create(options)
@@ -188,6 +219,12 @@ class TestRegistration:
 
         assert response.status_code == 400
         assert [p.credential_id for p in passkeys_of(user)] == [authenticator.credentials[0].id]
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (
+            user.id,
+            "registration",
+            "challenge",
+        )
 
     def test_register_when_answer_fails_spends_the_challenge_anyway(
         self, client, user, auth_headers, authenticator
@@ -416,7 +453,12 @@ class TestPasswordlessSignIn:
         (line,) = audit_log("login.succeeded")
         assert (line["user_id"], line["method"]) == (user.id, "passkey")
         assert line["session_id"] == session_of(body["access_token"])
-        assert audit_log("passkey.used")[0]["passkey_id"] == passkey.id
+        (line,) = audit_log("passkey.used")
+        assert (line["user_id"], line["passkey_id"], line["ceremony"]) == (
+            user.id,
+            passkey.id,
+            "login",
+        )
 
     def test_sign_in_when_the_key_has_started_syncing_records_its_backup_state(
         self, client, user, passkey
@@ -477,7 +519,9 @@ class TestPasswordlessSignIn:
         assert line["ceremony"] == "login"
         assert why in line["reason"]
 
-    def test_sign_in_when_challenge_replayed_is_401_the_second_time(self, client, user, passkey):
+    def test_sign_in_when_challenge_replayed_is_401_the_second_time(
+        self, client, user, passkey, audit_log
+    ):
         options = login_options(client)
         first = client.post(
             f"{PASSKEYS}/login", json={"credential": passkey.authenticator.get(options)}
@@ -491,6 +535,8 @@ class TestPasswordlessSignIn:
         assert first.status_code == 200
         assert again.status_code == 401
         assert sessions_of(user) == sessions_after_first
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (None, "login", "challenge")
 
     def test_sign_in_when_challenge_expired_is_401(self, client, user, passkey, clock):
         options = login_options(client)
@@ -554,6 +600,25 @@ class TestPasswordlessSignIn:
         assert response.get_json()["detail"] == SIGN_IN_FAILED
         (line,) = audit_log("login.failed")
         assert (line["user_id"], line["reason"]) == (None, "passkey")
+        (line,) = audit_log("passkey.rejected")
+        assert (line["ceremony"], line["reason"]) == ("login", "unknown_credential")
+
+    def test_sign_in_when_user_handle_is_not_the_passkeys_is_401_and_starts_nothing(
+        self, client, user, passkey, audit_log
+    ):
+        # The key signs, but names another account: the stored handle decides.
+        passkey.credential.user_handle = b"someone else"
+        sessions_before = sessions_of(user)
+
+        response = client.post(
+            f"{PASSKEYS}/login",
+            json={"credential": passkey.authenticator.get(login_options(client))},
+        )
+
+        assert response.status_code == 401
+        assert sessions_of(user) == sessions_before
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (None, "login", "user_handle")
 
     def test_sign_in_when_account_deactivated_is_401_and_audited_with_its_user(
         self, client, user, passkey, audit_log
@@ -671,9 +736,11 @@ class TestSecondFactor:
         assert "access_token" in response.get_json()
         assert passkeys_of(user)[0].sign_count == 1
         assert audit_log("login.succeeded")[-1]["mfa"] == "passkey"
+        (line,) = audit_log("passkey.used")
+        assert (line["user_id"], line["ceremony"]) == (user.id, "second_factor")
 
     def test_second_step_when_passkey_is_another_users_is_401_and_counts_an_attempt(
-        self, client, auth, user, passkey
+        self, client, auth, user, passkey, audit_log
     ):
         other = UserFactory()
         theirs = register_passkey(
@@ -688,6 +755,12 @@ class TestSecondFactor:
         assert response.status_code == 401
         assert response.get_json()["detail"] == "Invalid code."
         assert db.session.scalars(select(MfaChallenge)).one().failed_attempts == 1
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (
+            user.id,
+            "second_factor",
+            "unknown_credential",
+        )
 
     def test_second_step_when_challenge_was_for_passwordless_sign_in_is_401(
         self, client, auth, user, passkey
@@ -743,7 +816,9 @@ class TestReauthentication:
         token = response.get_json()["access_token"]
         assert client.post(FRESH_ONLY, json={}, headers=bearer(token)).status_code == 200
 
-    def test_reauthenticate_when_passkey_wrong_is_403(self, client, user, stale_headers, passkey):
+    def test_reauthenticate_when_passkey_wrong_is_403(
+        self, client, user, stale_headers, passkey, audit_log
+    ):
         stale = stale_headers
         answer = passkey.authenticator.get(
             self.reauth_options(client, stale), origin="https://evil.example"
@@ -753,6 +828,9 @@ class TestReauthentication:
 
         assert response.status_code == 403
         assert response.get_json()["detail"] == "The passkey could not be verified."
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"]) == (user.id, "reauthentication")
+        assert "origin" in line["reason"]
 
     def test_reauthenticate_when_password_and_passkey_both_given_is_422(
         self, client, auth_headers, passkey

@@ -250,6 +250,20 @@ class TestPasskeys(AuthRepositoryTestCase):
 
         self.assertTrue(PasskeyRepository().use(passkey.id, 0, False, NOW))
 
+    def test_take_challenge_when_two_are_open_spends_the_named_one_alone(self):
+        taken, other = self.add(
+            *(
+                WebAuthnChallenge(challenge_hash=h, ceremony="login", expires_at=NOW + HOUR)
+                for h in ("taken", "other")
+            )
+        )
+
+        self.assertEqual(PasskeyRepository().take_challenge("taken", NOW), taken)
+        self.assertIsNone(PasskeyRepository().take_challenge("taken", NOW))  # spent
+
+        self.assertEqual(PasskeyRepository().take_challenge("other", NOW), other)
+        self.assertIsNone(PasskeyRepository().take_challenge("unknown", NOW))
+
     def reload(self) -> list[Passkey]:
         session = PasskeyRepository().session
         session.expire_all()

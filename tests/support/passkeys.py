@@ -59,20 +59,27 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         user_verified: bool = True,
         reuse: Credential | None = None,
+        sign_count: int = 0,
+        backed_up: bool = False,
+        transports: tuple[str, ...] = ("internal",),
     ) -> dict:
-        """A new resident credential for ``options`` (or ``reuse``'s key again)."""
+        """A new resident credential for ``options`` (or ``reuse``'s key again).
+        ``sign_count``: where its counter starts (a device may start anywhere);
+        ``backed_up``: a synced key (a password manager's)."""
         credential = reuse or Credential(
             id=os.urandom(32),
             key=ec.generate_private_key(ec.SECP256R1()),
             rp_id=options["rp"]["id"],
             user_handle=base64url_to_bytes(options["user"]["id"]),
+            sign_count=sign_count,
         )
         if reuse is None:
             self.credentials.append(credential)
         cose_key = self.public_key(credential)
         attested = bytes(16) + struct.pack(">H", len(credential.id)) + credential.id + cose_key
+        backup = BACKUP_ELIGIBLE | BACKED_UP if backed_up else 0
         auth_data = self._auth_data(
-            rp_id or credential.rp_id, user_verified, credential.sign_count, ATTESTED_DATA
+            rp_id or credential.rp_id, user_verified, credential.sign_count, ATTESTED_DATA | backup
         )
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data + attested})
@@ -80,7 +87,7 @@ class SoftAuthenticator:
             credential,
             clientDataJSON=client_data,
             attestationObject=attestation,
-            transports=["internal"],
+            transports=list(transports),
         )
 
     @staticmethod
