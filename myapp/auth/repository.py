@@ -264,7 +264,8 @@ class MfaRepository(Repository):
         )
 
     def consume_challenge(self, challenge_id: int, now: datetime, max_attempts: int) -> bool:
-        """Spend the challenge if it is still unused and alive; True if we did."""
+        """Spend the challenge if it is unused with attempts left (the caller checked
+        its expiry); True if we did."""
         result = self.session.execute(
             update(MfaChallenge)
             .where(

@@ -664,6 +664,29 @@ class TestAdminReset:
         (notice,) = mails("mfa_reset")
         assert notice.recipient == user.email
 
+    def test_reset_when_user_signed_out_everywhere_before_moves_the_version_on(
+        self, client, user, enrolled, admin_headers
+    ):
+        # Not reset to a fixed value: tokens of an earlier version must stay dead too.
+        user.token_version = 4
+        db.session.flush()
+
+        response = client.delete(self.URL.format(user.id), headers=admin_headers)
+
+        assert response.status_code == 204
+        assert fresh(user).token_version == 5
+
+    def test_reset_when_enrolment_only_started_removes_it(
+        self, client, user, auth_headers, admin_headers
+    ):
+        assert client.post(f"{MFA}/totp/setup", headers=auth_headers).status_code == 200
+
+        response = client.delete(self.URL.format(user.id), headers=admin_headers)
+
+        assert response.status_code == 204
+        assert db.session.get(TotpCredential, user.id) is None
+        assert [m.recipient for m in mails("mfa_reset")] == [user.email]
+
     def test_reset_when_user_has_no_second_factor_is_409_and_ends_nothing(
         self, client, user, auth_headers, admin_headers
     ):

@@ -207,6 +207,41 @@ class TestRecoveryCodes(AuthRepositoryTestCase):
         self.assertEqual(self.count(RecoveryCode), 3)
 
 
+class TestMfaChallenges(AuthRepositoryTestCase):
+    MAX_ATTEMPTS = 5
+
+    def challenge(self, **columns) -> MfaChallenge:
+        (row,) = self.add(
+            MfaChallenge(
+                user_id=self.ada.id,
+                token_hash=uuid.uuid4().hex,
+                binding="b",
+                expires_at=NOW + HOUR,
+                **columns,
+            )
+        )
+        return row
+
+    def consume(self, challenge: MfaChallenge) -> bool:
+        return MfaRepository().consume_challenge(challenge.id, NOW, self.MAX_ATTEMPTS)
+
+    def test_consume_when_open_spends_that_challenge_alone(self):
+        spent, other = self.challenge(), self.challenge()
+
+        self.assertTrue(self.consume(spent))
+        self.assertFalse(self.consume(spent))  # a mfa_token works once
+
+        self.assertTrue(self.consume(other))
+
+    def test_consume_when_attempts_used_up_is_refused(self):
+        # The last wrong code allowed leaves the challenge usable; one more does not.
+        last_chance = self.challenge(failed_attempts=self.MAX_ATTEMPTS - 1)
+        exhausted = self.challenge(failed_attempts=self.MAX_ATTEMPTS)
+
+        self.assertTrue(self.consume(last_chance))
+        self.assertFalse(self.consume(exhausted))
+
+
 class TestPasskeys(AuthRepositoryTestCase):
     def passkey(self, user, *, sign_count=0) -> Passkey:
         (row,) = self.add(
