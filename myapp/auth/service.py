@@ -276,7 +276,6 @@ class AuthService:
                 user_id=user.id,
                 token_hash=digest(raw),
                 binding=digest(challenge_binding(user)),
-                created_at=now,
                 expires_at=now + self.mfa.token_lifetime,
             )
         )

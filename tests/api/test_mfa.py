@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from myapp.auth.factors import RECOVERY_ALPHABET
 from myapp.auth.models import MfaChallenge, RecoveryCode, TotpCredential
 from myapp.extensions import db
-from tests.conftest import bearer, fresh, live_sessions, mails
+from tests.conftest import bearer, fresh, live_sessions, mails, session_of
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.mfa import MFA, Authenticator, enrol
 
@@ -211,7 +211,7 @@ class TestLoginWithMfa:
         assert live_sessions(user) == sessions_before
 
     def test_second_step_when_code_right_issues_fresh_tokens_and_a_session(
-        self, client, auth, user, enrolled, app
+        self, client, auth, user, enrolled, app, audit_log
     ):
         token = auth.mfa_token_for(user)
         sessions_before = live_sessions(user)
@@ -222,6 +222,12 @@ class TestLoginWithMfa:
         assert response.status_code == 200
         assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
         assert live_sessions(user) == sessions_before + 1
+        line = audit_log("login.succeeded")[-1]
+        assert (line["user_id"], line["session_id"], line["mfa"]) == (
+            user.id,
+            session_of(body["access_token"]),
+            "totp",
+        )
         me = client.get(ME, headers=bearer(body["access_token"]))
         assert me.get_json()["id"] == user.id
         # Fresh: it may change the password at once.

@@ -17,6 +17,7 @@ from myapp.auth.models import (
     OidcIdentity,
     Passkey,
     RecoveryCode,
+    TotpCredential,
     WebAuthnChallenge,
 )
 from myapp.auth.repository import (
@@ -240,6 +241,26 @@ class TestMfaChallenges(AuthRepositoryTestCase):
 
         self.assertTrue(self.consume(last_chance))
         self.assertFalse(self.consume(exhausted))
+
+
+class TestTotpSteps(AuthRepositoryTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.add(*(TotpCredential(user_id=u.id, secret_encrypted="") for u in (self.ada, self.bob)))
+
+    def last_steps(self) -> dict[int, int | None]:
+        session = MfaRepository().session
+        session.expire_all()
+        return {c.user_id: c.last_used_step for c in session.scalars(select(TotpCredential))}
+
+    def test_use_step_when_only_later_steps_count_records_each_once(self):
+        repository = MfaRepository()
+
+        outcomes = [repository.use_step(self.ada.id, step) for step in (100, 100, 99, 101)]
+
+        # A code works once, and none of an earlier step after it: no replay.
+        self.assertEqual(outcomes, [True, False, False, True])
+        self.assertEqual(self.last_steps(), {self.ada.id: 101, self.bob.id: None})
 
 
 class TestPasskeys(AuthRepositoryTestCase):

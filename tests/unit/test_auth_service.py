@@ -440,6 +440,13 @@ class TestTwoStepLogin(AuthServiceTestCase):
             self.service.complete_login("tok", Proof(code="123456"))
         self.factors.check.assert_not_called()
 
+    def test_complete_when_user_deleted_meanwhile_raises_without_checking_a_code(self):
+        self.users.get.return_value = None
+
+        with self.assertRaises(InvalidMfaToken):
+            self.service.complete_login("tok", Proof(code="123456"))
+        self.factors.check.assert_not_called()
+
     def test_complete_when_challenge_dead_raises_without_checking_a_code(self):
         cases = {
             "used": {"used_at": NOW},
