@@ -122,6 +122,28 @@ class TestSessions(AuthRepositoryTestCase):
 
         self.assertEqual(SessionRepository().get(revoked.id).revoked_at, earlier)
 
+    def test_revoke_all_when_some_revoked_before_keeps_their_time_and_other_users(self):
+        earlier = NOW - HOUR
+        live, kept, revoked = (self.auth_session(self.ada) for _ in range(3))
+        self.auth_session(self.ada, revoked_at=earlier, id="revoked-before")
+        bobs = self.auth_session(self.bob)
+
+        SessionRepository().revoke_all(self.ada.id, NOW, keep=kept.id)
+
+        session = SessionRepository().session
+        session.expire_all()
+        revoked_at = dict(session.execute(select(AuthSession.id, AuthSession.revoked_at)).all())
+        self.assertEqual(
+            revoked_at,
+            {
+                live.id: NOW,
+                revoked.id: NOW,
+                kept.id: None,
+                "revoked-before": earlier,
+                bobs.id: None,
+            },
+        )
+
     def test_prune_when_a_session_ends_at_this_instant_deletes_it(self):
         self.auth_session(self.ada, expires_at=NOW)
         kept = self.auth_session(self.ada, expires_at=NOW + SECOND)
@@ -207,6 +229,15 @@ class TestRecoveryCodes(AuthRepositoryTestCase):
         )
         self.assertEqual(self.count(RecoveryCode), 3)
 
+    def test_replace_recovery_codes_when_a_set_exists_stores_the_new_set_at_that_time(self):
+        repository = MfaRepository()
+        repository.replace_recovery_codes(self.ada.id, ["old"], NOW - HOUR)
+
+        repository.replace_recovery_codes(self.ada.id, ["new1", "new2"], NOW)
+
+        stored = repository.session.execute(select(RecoveryCode.code_hash, RecoveryCode.created_at))
+        self.assertEqual(sorted(stored), [("new1", NOW), ("new2", NOW)])
+
 
 class TestMfaChallenges(AuthRepositoryTestCase):
     MAX_ATTEMPTS = 5
@@ -243,18 +274,53 @@ class TestMfaChallenges(AuthRepositoryTestCase):
         self.assertFalse(self.consume(exhausted))
 
 
-class TestTotpSteps(AuthRepositoryTestCase):
+class TestTotp(AuthRepositoryTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.add(*(TotpCredential(user_id=u.id, secret_encrypted="") for u in (self.ada, self.bob)))
+        self.repository = MfaRepository()
+        for user in (self.ada, self.bob):
+            self.repository.start_totp(user.id, "pending", NOW)
+
+    def stored(self) -> dict[int, TotpCredential]:
+        session = self.repository.session
+        session.expire_all()
+        return {c.user_id: c for c in session.scalars(select(TotpCredential))}
 
     def last_steps(self) -> dict[int, int | None]:
-        session = MfaRepository().session
-        session.expire_all()
-        return {c.user_id: c.last_used_step for c in session.scalars(select(TotpCredential))}
+        return {user_id: c.last_used_step for user_id, c in self.stored().items()}
+
+    def test_start_totp_when_first_stores_the_pending_secret_at_that_time(self):
+        ada = self.stored()[self.ada.id]
+
+        self.assertEqual(
+            (ada.secret_encrypted, ada.created_at, ada.confirmed_at), ("pending", NOW, None)
+        )
+
+    def test_start_totp_when_restarted_replaces_the_secret_and_forgets_used_steps(self):
+        self.repository.use_step(self.ada.id, 100)
+
+        self.repository.start_totp(self.ada.id, "again", NOW + HOUR)
+
+        ada = self.stored()[self.ada.id]
+        self.assertEqual((ada.secret_encrypted, ada.created_at), ("again", NOW + HOUR))
+        self.assertIsNone(ada.last_used_step)
+        self.assertTrue(self.repository.use_step(self.ada.id, 50))  # the new secret's codes
+
+    def test_confirm_totp_when_pending_turns_on_that_users_secret_once(self):
+        first = self.repository.confirm_totp(self.ada.id, 7, NOW)
+        again = self.repository.confirm_totp(self.ada.id, 8, NOW + HOUR)
+
+        self.assertEqual((first, again), (True, False))  # a concurrent confirmation loses
+        stored = self.stored()
+        self.assertEqual(
+            (stored[self.ada.id].confirmed_at, stored[self.ada.id].last_used_step), (NOW, 7)
+        )
+        self.assertEqual(
+            (stored[self.bob.id].confirmed_at, stored[self.bob.id].last_used_step), (None, None)
+        )
 
     def test_use_step_when_only_later_steps_count_records_each_once(self):
-        repository = MfaRepository()
+        repository = self.repository
 
         outcomes = [repository.use_step(self.ada.id, step) for step in (100, 100, 99, 101)]
 

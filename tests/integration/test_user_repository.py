@@ -44,9 +44,12 @@ class TestGet(UserRepositoryTestCase):
         self.assertEqual(self.repo.get(MAX_ID), last)
 
     def test_get_when_id_out_of_integer_range_returns_none_without_querying(self):
-        for user_id in (0, -1, MAX_ID + 1, 10**20):
-            with self.subTest(user_id=user_id):
-                self.assertIsNone(self.repo.get(user_id))
+        with mock.patch.object(self.repo.session, "get") as get:
+            for user_id in (0, -1, MAX_ID + 1, 10**20):
+                with self.subTest(user_id=user_id):
+                    self.assertIsNone(self.repo.get(user_id))
+
+        get.assert_not_called()
 
     def test_get_by_email_when_stored_returns_user(self):
         self.assertEqual(self.repo.get_by_email("ada@example.com").id, self.ada.id)
