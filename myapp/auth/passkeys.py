@@ -182,7 +182,6 @@ class Passkeys:
         handle: bytes | None = None,
     ) -> bytes:
         challenge = new_challenge()
-        now = utcnow()
         self.repository.add_challenge(
             WebAuthnChallenge(
                 challenge_hash=challenge_hash(challenge),
@@ -190,8 +189,7 @@ class Passkeys:
                 user_id=user.id if user is not None else None,
                 name=name,
                 user_handle=handle,
-                created_at=now,
-                expires_at=now + self.relying_party.timeout,
+                expires_at=utcnow() + self.relying_party.timeout,
             )
         )
         return challenge

@@ -343,6 +343,26 @@ class TestPasskeys(AuthRepositoryTestCase):
         )
         return row
 
+    def test_list_for_user_when_several_shows_oldest_first_ties_by_id(self):
+        # Stored in an order that is neither: the query's ORDER BY alone sorts them.
+        for id, created_at in (("p3", NOW), ("p1", NOW + HOUR), ("p2", NOW)):
+            self.add(
+                Passkey(
+                    id=id,
+                    user_id=self.ada.id,
+                    credential_id=id.encode(),
+                    public_key=b"k",
+                    user_handle=b"h",
+                    name=id,
+                    created_at=created_at,
+                )
+            )
+        self.passkey(self.bob)
+
+        listed = PasskeyRepository().list_for_user(self.ada.id)
+
+        self.assertEqual([p.id for p in listed], ["p2", "p3", "p1"])
+
     def test_get_for_user_when_the_passkey_is_another_users_is_none(self):
         adas = self.passkey(self.ada)
         self.passkey(self.bob)
