@@ -111,7 +111,7 @@ class TestEnrolment:
         assert [m.subject for m in outbox] == ["Two-factor sign-in was turned on"]
 
     def test_confirm_when_code_wrong_is_400_and_enrolment_stays_pending(
-        self, client, user, auth_headers, clock
+        self, client, user, auth_headers, clock, audit_log
     ):
         secret = client.post(f"{MFA}/totp/setup", headers=auth_headers).get_json()["secret"]
         app = Authenticator(secret)
@@ -123,6 +123,8 @@ class TestEnrolment:
         assert wrong.status_code == 400
         assert "does not match" in wrong.get_json()["detail"]
         assert fresh(user).is_mfa_enabled is False
+        (line,) = audit_log("mfa.failed")
+        assert (line["user_id"], line["method"], line["enrolment"]) == (user.id, "totp", True)
         right = client.post(f"{MFA}/totp/confirm", json={"code": app.code()}, headers=auth_headers)
         assert right.status_code == 200
 
@@ -579,6 +581,16 @@ class TestWrongCodeBudget:
         assert response.headers["Retry-After"]
         assert "wrong codes" in response.get_json()["detail"]
         assert [e["user_id"] for e in audit_log("mfa.throttled")] == [user.id]
+
+    def test_right_code_when_confirming_enrolment_does_not_spend_the_budget(
+        self, auth, client, user, auth_headers, app, monkeypatch, clock
+    ):
+        monkeypatch.setitem(app.config, "RATELIMIT_MFA_FAILURES", "1 per hour")
+        enrolment = enrol(client, auth_headers, clock)
+
+        response = auth.login_mfa(auth.mfa_token_for(user), code=enrolment.authenticator.code())
+
+        assert response.status_code == 200
 
     def test_right_codes_when_repeated_never_spend_the_budget(
         self, auth, user, enrolled, app, monkeypatch, clock
