@@ -66,7 +66,8 @@ class TestCookieLogin:
         cookies = set_cookies(response)
         refresh, csrf = cookies["myapp_refresh"], cookies["myapp_csrf"]
         assert response.status_code == 200
-        assert "refresh_token" not in body and body["access_token"]
+        assert set(body) == {"access_token", "token_type", "expires_in", "csrf_token"}
+        assert (body["token_type"], body["expires_in"]) == ("bearer", 900)
         assert (refresh["httponly"], refresh["samesite"], refresh["path"]) == (
             True,
             "Strict",
