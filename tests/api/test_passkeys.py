@@ -427,6 +427,7 @@ class TestPasswordlessSignIn:
         assert options["rpId"] == app.config["WEBAUTHN_RP_ID"]
         assert options["allowCredentials"] == []
         assert options["userVerification"] == "required"
+        assert options["timeout"] == 300_000  # as long as the challenge lives
         stored = db.session.scalars(select(WebAuthnChallenge)).one()
         assert (stored.ceremony, stored.user_id) == ("login", None)
 
