@@ -128,6 +128,19 @@ class TestRetries:
         assert (back.sent, row.status, row.attempts) == (1, OutboxStatus.SENT, 3)
         assert inbox.recipients == ["a@x.example"]
 
+    def test_delivery_when_several_fail_in_one_round_counts_each(self, app):
+        port = free_port()
+        queue("a@x.example", "b@x.example")
+        with freeze_time(T0) as clock:
+            first = worker(port).deliver_due()
+            for _ in range(SETTINGS.max_attempts - 1):
+                clock.tick(SETTINGS.retry_max)
+                last = worker(port).deliver_due()
+
+        errors = [row.last_error for row in rows()]
+        assert first == Delivery(claimed=2, retrying=2, errors=errors)
+        assert last == Delivery(claimed=2, failed=2, errors=errors)
+
     def test_delivery_when_attempts_run_out_marks_failed_until_retried(self, app, caplog):
         port = free_port()
         queue("a@x.example")
@@ -192,11 +205,11 @@ class TestRun:
 
     def test_run_when_work_keeps_coming_delivers_again_at_once_and_waits_only_when_idle(self):
         stop = RecordingStop()
-        mail, calls = self.scripted(stop, [2, 0, 1, 0])
+        mail, calls = self.scripted(stop, [2, 3, 0, 1, 0])
 
         mail.run(stop, batch=7, poll=0.25)
 
-        assert calls == [(7, stop)] * 4
+        assert calls == [(7, stop)] * 5
         assert stop.waits == [0.25, 0.25]  # after each delivery that found nothing
 
     def test_run_when_stopped_before_starting_delivers_nothing(self):
@@ -301,12 +314,14 @@ class TestPreparedByTheWorker:
 
     def test_message_when_preparer_has_nothing_to_send_is_skipped(self, app):
         with UnitOfWork():
-            Outbox(OutboxRepository(), UnitOfWork()).queue_to_prepare("a@x.example", "greeting")
+            outbox = Outbox(OutboxRepository(), UnitOfWork())
+            for to in ("a@x.example", "b@x.example"):
+                outbox.queue_to_prepare(to, "greeting")
         with freeze_time(T0), smtp_server() as (server, inbox):
             delivery = worker(server.port, preparers={"greeting": lambda to: None}).deliver_due()
 
-        (row,) = rows()
-        assert delivery == Delivery(claimed=1, skipped=1)
-        assert (row.status, row.sent_at, row.locked_until) == (OutboxStatus.SKIPPED, T0, None)
-        assert (row.subject, row.text_body, row.html_body) == ("", "", None)  # never written
+        assert delivery == Delivery(claimed=2, skipped=2)
+        for row in rows():
+            assert (row.status, row.sent_at, row.locked_until) == (OutboxStatus.SKIPPED, T0, None)
+            assert (row.subject, row.text_body, row.html_body) == ("", "", None)  # never written
         assert inbox.envelopes == []
