@@ -576,7 +576,8 @@ class TestPasswordlessSignIn:
         assert sessions_of(user) == sessions_before
         assert passkeys_of(user)[0].sign_count == 5
         (line,) = audit_log("passkey.counter_regressed")
-        assert (line["user_id"], line["stored"], line["received"]) == (user.id, 5, 3)
+        assert (line["user_id"], line["passkey_id"]) == (user.id, passkey.id)
+        assert (line["stored"], line["received"]) == (5, 3)
 
     def test_sign_in_when_authenticator_keeps_no_counter_accepts_zero_again(
         self, client, user, passkey
@@ -764,7 +765,7 @@ class TestSecondFactor:
         )
 
     def test_second_step_when_challenge_was_for_passwordless_sign_in_is_401(
-        self, client, auth, user, passkey
+        self, client, auth, user, passkey, audit_log
     ):
         mfa_token = auth.mfa_token_for(user)
 
@@ -773,6 +774,29 @@ class TestSecondFactor:
         )
 
         assert response.status_code == 401
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (
+            user.id,
+            "second_factor",
+            "challenge",
+        )
+
+    def test_second_step_when_user_handle_is_not_the_passkeys_is_401(
+        self, client, auth, user, passkey, audit_log
+    ):
+        mfa_token = auth.mfa_token_for(user)
+        options = client.post(f"{LOGIN_MFA}/passkey/options", json={"mfa_token": mfa_token})
+        passkey.credential.user_handle = b"someone else"
+
+        response = auth.login_mfa(mfa_token, passkey=passkey.authenticator.get(options.get_json()))
+
+        assert response.status_code == 401
+        (line,) = audit_log("passkey.rejected")
+        assert (line["user_id"], line["ceremony"], line["reason"]) == (
+            user.id,
+            "second_factor",
+            "user_handle",
+        )
 
     def test_disable_totp_when_a_passkey_remains_keeps_two_factor_on(
         self, client, user, enrolled, passkey
