@@ -50,6 +50,18 @@ def sessions_of(user) -> int:
     )
 
 
+def sign_in(client, passkey):
+    """Passwordless sign-in with ``passkey``'s device, over fresh options."""
+    answer = passkey.authenticator.get(login_options(client))
+    return client.post(f"{PASSKEYS}/login", json={"credential": answer})
+
+
+def rejection(audit_log) -> tuple:
+    """The one refusal the trail recorded: whose, in which ceremony, and why."""
+    (line,) = audit_log("passkey.rejected")
+    return line["user_id"], line["ceremony"], line["reason"]
+
+
 def challenge_count() -> int:
     return db.session.scalar(select(func.count()).select_from(WebAuthnChallenge))
 
@@ -219,12 +231,7 @@ class TestRegistration:
 
         assert response.status_code == 400
         assert [p.credential_id for p in passkeys_of(user)] == [authenticator.credentials[0].id]
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (
-            user.id,
-            "registration",
-            "challenge",
-        )
+        assert rejection(audit_log) == (user.id, "registration", "challenge")
 
     def test_register_when_answer_fails_spends_the_challenge_anyway(
         self, client, user, auth_headers, authenticator
@@ -536,8 +543,7 @@ class TestPasswordlessSignIn:
         assert first.status_code == 200
         assert again.status_code == 401
         assert sessions_of(user) == sessions_after_first
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (None, "login", "challenge")
+        assert rejection(audit_log) == (None, "login", "challenge")
 
     def test_sign_in_when_challenge_expired_is_401(self, client, user, passkey, clock):
         options = login_options(client)
@@ -602,8 +608,7 @@ class TestPasswordlessSignIn:
         assert response.get_json()["detail"] == SIGN_IN_FAILED
         (line,) = audit_log("login.failed")
         assert (line["user_id"], line["reason"]) == (None, "passkey")
-        (line,) = audit_log("passkey.rejected")
-        assert (line["ceremony"], line["reason"]) == ("login", "unknown_credential")
+        assert rejection(audit_log) == (None, "login", "unknown_credential")
 
     def test_sign_in_when_user_handle_is_not_the_passkeys_is_401_and_starts_nothing(
         self, client, user, passkey, audit_log
@@ -612,15 +617,11 @@ class TestPasswordlessSignIn:
         passkey.credential.user_handle = b"someone else"
         sessions_before = sessions_of(user)
 
-        response = client.post(
-            f"{PASSKEYS}/login",
-            json={"credential": passkey.authenticator.get(login_options(client))},
-        )
+        response = sign_in(client, passkey)
 
         assert response.status_code == 401
         assert sessions_of(user) == sessions_before
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (None, "login", "user_handle")
+        assert rejection(audit_log) == (None, "login", "user_handle")
 
     def test_sign_in_when_account_deactivated_is_401_and_audited_with_its_user(
         self, client, user, passkey, audit_log
@@ -629,10 +630,7 @@ class TestPasswordlessSignIn:
         db.session.commit()
         sessions_before = sessions_of(user)
 
-        response = client.post(
-            f"{PASSKEYS}/login",
-            json={"credential": passkey.authenticator.get(login_options(client))},
-        )
+        response = sign_in(client, passkey)
 
         assert response.status_code == 401
         assert sessions_of(user) == sessions_before
@@ -757,12 +755,7 @@ class TestSecondFactor:
         assert response.status_code == 401
         assert response.get_json()["detail"] == "Invalid code."
         assert db.session.scalars(select(MfaChallenge)).one().failed_attempts == 1
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (
-            user.id,
-            "second_factor",
-            "unknown_credential",
-        )
+        assert rejection(audit_log) == (user.id, "second_factor", "unknown_credential")
 
     def test_second_step_when_challenge_was_for_passwordless_sign_in_is_401(
         self, client, auth, user, passkey, audit_log
@@ -774,12 +767,7 @@ class TestSecondFactor:
         )
 
         assert response.status_code == 401
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (
-            user.id,
-            "second_factor",
-            "challenge",
-        )
+        assert rejection(audit_log) == (user.id, "second_factor", "challenge")
 
     def test_second_step_when_user_handle_is_not_the_passkeys_is_401(
         self, client, auth, user, passkey, audit_log
@@ -791,12 +779,7 @@ class TestSecondFactor:
         response = auth.login_mfa(mfa_token, passkey=passkey.authenticator.get(options.get_json()))
 
         assert response.status_code == 401
-        (line,) = audit_log("passkey.rejected")
-        assert (line["user_id"], line["ceremony"], line["reason"]) == (
-            user.id,
-            "second_factor",
-            "user_handle",
-        )
+        assert rejection(audit_log) == (user.id, "second_factor", "user_handle")
 
     def test_disable_totp_when_a_passkey_remains_keeps_two_factor_on(
         self, client, user, enrolled, passkey
