@@ -255,8 +255,8 @@ class TestSearchReads(UserRepositoryTestCase):
     def test_reads_when_any_page_skip_at_most_half_the_rows(self):
         for page in range(1, 11):
             with self.subTest(page=page):
-                total, rows = self.reads(per_page=1, page=page)
-                skipped = sum(int(n) for n in re.findall(r"OFFSET (\d+)", rows))
+                _count, page_read = self.reads(per_page=1, page=page)
+                skipped = sum(int(n) for n in re.findall(r"OFFSET (\d+)", page_read))
 
                 self.assertLessEqual(skipped, 5)
 
