@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -204,6 +205,19 @@ def audit_log(caplog):
         return [e for e in entries if event is None or e["event"] == event]
 
     return lines
+
+
+@pytest.fixture
+def json_log():
+    """The app's log lines as production writes them: formatted as they are emitted
+    (inside the request, so with its request id), one JSON object per line."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("myapp")
+    logger.addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -73,19 +73,21 @@ class TestUnexpectedErrors:
         return app.test_client()
 
     def test_unhandled_exception_when_raised_returns_500_problem_without_traceback(
-        self, crashing_client, caplog
+        self, crashing_client, json_log
     ):
-        with caplog.at_level(logging.ERROR):
-            response = crashing_client.get("/boom")
+        response = crashing_client.get("/boom", headers={"X-Request-ID": "crash-1"})
 
         body = assert_problem(response, 500)
         assert body["detail"] == "An unexpected error occurred."
         assert "secret internals" not in response.get_data(as_text=True)
         assert "Traceback" not in response.get_data(as_text=True)
-        # The operator still sees it: one record, with the exception and its traceback.
-        (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
-        assert (record.name, record.getMessage()) == ("myapp", "Unhandled exception")
-        assert str(record.exc_info[1]) == "secret internals /etc/passwd"
+        # The operator still sees it: one JSON line with the traceback, under the
+        # request id the caller was given, so a support ticket leads to it.
+        (entry,) = [e for e in json_log() if e["level"] == "ERROR"]
+        assert (entry["logger"], entry["message"]) == ("myapp", "Unhandled exception")
+        assert entry["request_id"] == body["request_id"] == "crash-1"
+        assert entry["exception"].startswith("Traceback (most recent call last):")
+        assert entry["exception"].endswith("RuntimeError: secret internals /etc/passwd")
 
 
 class TestDatabaseUnavailable:

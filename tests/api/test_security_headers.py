@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -164,9 +165,23 @@ class TestJsonLogs:
 
         entry = json.loads(line)
         assert "\n" not in line
+        # The fields and the extras, none of the LogRecord's own attributes.
+        assert set(entry) == {"time", "level", "logger", "message", "request_id"} | {
+            "event",
+            "user_id",
+        }
         assert entry["message"] == entry["event"] == "login.succeeded"
         assert (entry["user_id"], entry["request_id"], entry["logger"]) == (7, "r-1", "myapp.audit")
         assert entry["level"] == "INFO" and entry["time"].endswith("+00:00")
+
+    def test_formatter_when_an_extra_is_not_json_writes_its_text(self):
+        # A log call must never fail (and lose the line) over a value JSON lacks.
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        record = logging.makeLogRecord({"msg": "key.rotated", "at": at})
+
+        entry = json.loads(JSONFormatter().format(record))
+
+        assert (entry["at"], entry["request_id"]) == (str(at), None)
 
     def test_app_logger_when_configured_writes_json_lines(self, app):
         handlers = [

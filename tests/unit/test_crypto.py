@@ -16,8 +16,9 @@ class TestKeys:
         assert parse_keys(f" {NEW} , ,{OLD},") == [NEW, OLD]
 
     @pytest.mark.parametrize("value", [None, "", " , "])
-    def test_box_when_no_key_refuses(self, value):
-        with pytest.raises(EncryptionKeyError, match="empty"):
+    def test_box_when_no_key_refuses_naming_the_setting(self, value):
+        # The operator reads this at start-up: it must name the setting to fill in.
+        with pytest.raises(EncryptionKeyError, match=r"\AENCRYPTION_KEY is empty\Z"):
             SecretBox(parse_keys(value))
 
     def test_app_when_configured_without_any_key_refuses_to_encrypt_saying_why(self):

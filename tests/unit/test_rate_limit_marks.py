@@ -19,6 +19,7 @@ def app() -> Flask:
         RATELIMIT_STORAGE_URI="memory://",
         RATELIMIT_PER_IP="2 per minute",
         RATELIMIT_PER_NAME="1 per minute",
+        RATELIMIT_BURST="2 per minute",  # an operator may well set it like PER_IP
     )
 
     @app.get("/plain")
@@ -36,6 +37,12 @@ def app() -> Flask:
     )
     def named(name):
         return name
+
+    @app.get("/stacked")
+    @rate_limit("RATELIMIT_PER_IP")
+    @rate_limit("RATELIMIT_BURST")
+    def stacked():
+        return "ok"
 
     init_rate_limits(app)
     register_error_handlers(app)
@@ -76,6 +83,13 @@ class TestMarkedViews:
             429,
             "Too many requests; try again later.",
         )
+
+    def test_view_with_two_marks_when_configured_alike_counts_each_request_once_per_mark(self, app):
+        # Same limit, same key: were their counts shared, each request would be
+        # counted twice and the view would refuse at half its configured limit.
+        client = app.test_client()
+
+        assert statuses(client, "/stacked", 3) == [200, 200, 429]
 
     def test_marked_view_when_limits_are_counted_keeps_each_view_apart(self, app):
         client = app.test_client()
