@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, json
+from flask import Flask, Response, current_app, g, json
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -84,7 +84,7 @@ def problem(
         "status": status,
         "detail": detail or phrase,
     }
-    if request_id := g.get("request_id") if has_request_context() else None:
+    if request_id := g.get("request_id"):  # set by every request; absent otherwise
         # Quote it to support and they find the matching log lines.
         body["request_id"] = request_id
     body.update(members)

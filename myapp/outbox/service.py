@@ -155,7 +155,7 @@ class MailWorker:
             mail.service,
             UnitOfWork(),
             MailSettings.from_config(),
-            preparers=current_app.extensions.get(PREPARERS_KEY, {}),
+            preparers=current_app.extensions.get(PREPARERS_KEY),  # None: no domain prepares
         )
 
     def deliver_due(

@@ -22,6 +22,7 @@ from myapp.outbox.models import OutboxMessage
 from myapp.users.models import User
 from tests.factories import DEFAULT_PASSWORD
 from tests.support.passkeys import UNISSUED_ASSERTION, UNISSUED_REGISTRATION
+from tests.support.problems import assert_problem
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -155,15 +156,6 @@ def call(client, auth, user, admin_user):
         return client.open(url, method=method, headers=extra, **kwargs)
 
     return send
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)[:300]
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 RAW_CASES = [

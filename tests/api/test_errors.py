@@ -11,15 +11,7 @@ from werkzeug.exceptions import NotFound
 
 from myapp import create_app
 from myapp.extensions import db
-
-
-def assert_problem(response, status: int) -> dict:
-    body = response.get_json()
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    return body
+from tests.support.problems import assert_problem
 
 
 class TestHttpErrors:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from myapp.auth.models import AuthSession, Passkey, RecoveryCode
+from myapp.database.columns import utcnow
+from myapp.database.unit_of_work import UnitOfWork
 from myapp.extensions import db
+from myapp.outbox.compose import compose
+from myapp.outbox.repository import OutboxRepository
+from myapp.outbox.service import Outbox
 from myapp.users.models import User
 from tests.conftest import bearer, requires_postgresql
 from tests.factories import DEFAULT_PASSWORD, UserFactory
@@ -182,3 +188,23 @@ def sessions_of(app, registered) -> int:
         return db.session.scalar(
             select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id)
         )
+
+
+class TestConcurrentMailWorkers:
+    def test_claim_when_another_worker_holds_a_row_takes_the_next_without_waiting(self, real_app):
+        with real_app.app_context(), UnitOfWork():
+            outbox = Outbox(OutboxRepository(), UnitOfWork())
+            for to in ("a@x.example", "b@x.example"):
+                outbox.queue(to, compose("Hello", ["Body."]), kind="test")
+        now, lease = utcnow(), timedelta(minutes=1)
+
+        with real_app.app_context():  # worker one: its claim's transaction still open
+            (first,) = OutboxRepository().claim_due(now, 1, lease)
+            with real_app.app_context():  # worker two, on a connection of its own
+                # Waiting for worker one's lock would hit this and fail the test.
+                db.session.execute(text("SET LOCAL lock_timeout = '2s'"))
+                (second,) = OutboxRepository().claim_due(now, 1, lease)
+                db.session.commit()
+            db.session.commit()
+
+        assert (first.recipient, second.recipient) == ("a@x.example", "b@x.example")

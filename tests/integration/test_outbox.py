@@ -93,6 +93,26 @@ class TestQueue:
         assert "Body &lt;b&gt;one&lt;/b&gt;." in parts["text/html"]
 
 
+class TestBatches:
+    def test_worker_when_not_told_a_batch_claims_the_configured_one(self, app, outbox, monkeypatch):
+        monkeypatch.setitem(app.config, "MAIL_BATCH", 2)
+        queue("a@x.example", "b@x.example", "c@x.example")
+
+        delivery = MailWorker.from_app().deliver_due()
+
+        assert (delivery.claimed, delivery.sent) == (2, 2)
+        assert [message.to for message in outbox] == ["a@x.example", "b@x.example"]
+        assert [row.status for row in rows()][2:] == [OutboxStatus.PENDING]  # the next round's
+
+    def test_worker_when_told_a_batch_claims_that_many_whatever_is_configured(self, app):
+        queue("a@x.example", "b@x.example")
+        with smtp_server() as (server, inbox):
+            delivery = worker(server.port).deliver_due(1)  # SETTINGS.batch is 50
+
+        assert (delivery.claimed, inbox.recipients) == (1, ["a@x.example"])
+        assert [row.status for row in rows()] == [OutboxStatus.SENT, OutboxStatus.PENDING]
+
+
 class TestRetries:
     def test_delivery_when_smtp_down_then_back_retries_with_backoff_and_loses_nothing(
         self, app, caplog

@@ -75,6 +75,17 @@ class TestClaimDue(OutboxRepositoryTestCase):
         self.assertEqual([c.id for c in claimed], self.ids([rows[2], rows[1]]))
         self.assertEqual(self.stored(rows[0]).status, OutboxStatus.PENDING)
 
+    def test_claim_when_due_at_the_same_moment_takes_them_in_the_order_queued(self):
+        rows = [self.message(f"{n}@x.example") for n in range(4)]
+        for row in rows[:2]:
+            # Filling a message in rewrites its row: on PostgreSQL the new version
+            # goes to the table's end, so a scan meets the first two last.
+            self.outbox.write(row.id, "Prepared", "Body.", None)
+
+        claimed = self.outbox.claim_due(NOW, 2, LEASE)
+
+        self.assertEqual([c.id for c in claimed], self.ids(rows[:2]))
+
     def test_claim_when_taken_leases_counts_and_returns_plain_values(self):
         row = self.message(html_body="<p>Body.</p>", attempts=2)
 
