@@ -9,16 +9,17 @@ the suite's open transaction would block."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt as pyjwt
 import pytest
 from werkzeug.serving import make_server
 
-from myapp.signing_keys import PUBLIC_MEMBERS, new_key_set, write_key_set
+from myapp.signing_keys import PUBLIC_MEMBERS, new_key_set, parse_key_set, write_key_set
 from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.support.database import variant_app
@@ -87,6 +88,39 @@ class TestAsymmetricTokens:
         assert [k["kid"] for k in client.get(JWKS).get_json()["keys"]] == [new_kid, old_kid]
         for tokens in (before, after):
             assert client.get(ME, headers=bearer(tokens["access_token"])).status_code == 200
+
+    def test_token_when_its_key_is_known_is_checked_without_reading_the_key_file(
+        self, signed, mocker
+    ):
+        algorithm, path, app, client, login = signed
+        token = login()["access_token"]  # the set is read by now
+        parse = mocker.patch("myapp.signing_keys.parse_key_set", wraps=parse_key_set)
+
+        statuses = [client.get(ME, headers=bearer(token)).status_code for _ in range(3)]
+
+        # Every token check asks for the set: it is read when the file changes, never per token.
+        assert (statuses, parse.call_count) == ([200] * 3, 0)
+
+    def test_token_when_signed_by_a_key_another_process_just_added_is_accepted(self, signed):
+        algorithm, path, app, client, login = signed
+        claims = pyjwt.decode(login()["access_token"], options={"verify_signature": False})
+        # Another machine of the fleet rotates the shared file and signs with the new
+        # key at once; here the file looks unchanged (same mtime), as it may for up to
+        # a second: the unknown kid alone must make this process read it again.
+        seen = path.stat()
+        rotated = parse_key_set(path.read_text(), algorithm).rotated(datetime.now(UTC))
+        write_key_set(path, rotated)
+        os.utime(path, ns=(seen.st_atime_ns, seen.st_mtime_ns))
+        token = pyjwt.encode(
+            claims,
+            rotated.signer.private_key,
+            algorithm=algorithm,
+            headers={"kid": rotated.signer.kid},
+        )
+
+        response = client.get(ME, headers=bearer(token))
+
+        assert (response.status_code, response.get_json()["email"]) == (200, "keys@example.com")
 
     def test_token_when_its_key_was_pruned_is_refused(self, signed):
         algorithm, path, app, client, login = signed

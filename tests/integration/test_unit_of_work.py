@@ -76,8 +76,10 @@ class TestUnitOfWork:
         with pytest.raises(RuntimeError, match="inside another"), UnitOfWork(), UnitOfWork():
             pass
 
-    def test_on_commit_when_outside_a_use_case_refuses(self, app):
-        with pytest.raises(RuntimeError, match="outside a use case"):
+    def test_on_commit_when_outside_a_use_case_refuses_saying_why(self, app):
+        # The developer who wrote the call reads this: what is wrong and what it would cause.
+        why = r"\Aon_commit outside a use case: nothing would ever commit it\Z"
+        with pytest.raises(RuntimeError, match=why):
             UnitOfWork().on_commit(lambda: None)
 
 
