@@ -9,6 +9,7 @@ the suite's open transaction would block."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -191,6 +192,25 @@ class TestAsymmetricTokens:
         response = client.get(ME, headers=bearer(forged))
         assert response.status_code == 401
         assert response.get_json()["detail"] == "Invalid token."
+
+
+# Names of 1, 2 and 3 characters give the header's base64 every length it can have
+# (its padding differs in each): the key is picked from that header.
+@pytest.mark.parametrize("kid", ["a", "ab", "abc"])
+def test_token_when_its_key_has_a_name_the_operator_chose_verifies(tmp_path, kid):
+    (entry,) = json.loads(new_key_set("EdDSA").to_json())["keys"]
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [{**entry, "kid": kid}]}))
+    with variant_app(JWT_ALGORITHM="EdDSA", JWT_PRIVATE_KEYS=str(path)) as app:
+        user = UserFactory(email="keys@example.com", username="keys")
+        client = app.test_client()
+        body = {"email": user.email, "password": DEFAULT_PASSWORD}
+        token = client.post("/api/v1/auth/login", json=body).get_json()["access_token"]
+
+        response = client.get(ME, headers=bearer(token))
+
+    assert pyjwt.get_unverified_header(token)["kid"] == kid
+    assert (response.status_code, response.get_json()["email"]) == (200, user.email)
 
 
 def test_jwks_when_tokens_are_hs256_is_an_empty_set(client):

@@ -53,6 +53,15 @@ class TestSecurityHeaders:
         assert "frame-ancestors 'none'" in DOCS_CSP and "script-src 'self'" in DOCS_CSP
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 
+    def test_docs_asset_when_served_may_be_cached_for_an_hour(self, client):
+        # Swagger UI's own files: nothing personal in them, and large.
+        response = client.get("/docs/swagger-ui/swagger-ui-bundle.js")
+        response.close()  # the headers are all this test reads
+
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "public, max-age=3600"
+        assert response.headers["Content-Security-Policy"] == DOCS_CSP
+
     def test_production_when_serving_sends_hsts(self):
         env = {"SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40, "DATABASE_URL": "sqlite://"}
         app = create_app(
