@@ -45,6 +45,14 @@ class TestHttpErrors:
         assert body["errors"] == {"json": ["Invalid JSON body."]}
         assert body["detail"] == "The request body could not be parsed."
 
+    def test_body_when_not_sent_as_json_returns_415_saying_how_to_send_it(self, client):
+        response = client.post("/api/v1/auth/login", data="{}", content_type="text/plain")
+
+        body = assert_problem(response, 415)
+        assert body["detail"] == (
+            "Send the request body as JSON with 'Content-Type: application/json'."
+        )
+
     def test_validation_error_when_returned_lists_errors_by_location_and_field(self, client):
         body = assert_problem(client.post("/api/v1/auth/register", json={}), 422)
 
