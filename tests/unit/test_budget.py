@@ -11,6 +11,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 
+from myapp import create_app
 from myapp.errors import TooManyRequests
 from myapp.ratelimit import Budget
 
@@ -80,3 +81,18 @@ class TestRefund:
         budget.refund("ada")
 
         assert spent(budget, "ada", 2) == [True, False]
+
+
+class TestOfApp:
+    # RATELIMIT_ENABLED=False is an operator's choice (a gateway in front limits
+    # instead): the budgets follow it like the per-IP limits.
+    @pytest.mark.parametrize(("enabled", "allowed"), [(True, [True, False]), (False, [True, True])])
+    def test_budget_when_the_apps_limits_are_on_or_off_follows_them(self, enabled, allowed):
+        app = create_app(
+            "testing",
+            overrides={"RATELIMIT_ENABLED": enabled, "RATELIMIT_MFA_CHANGES": "1 per hour"},
+        )
+
+        with app.app_context():
+            budget = Budget.of(app, "RATELIMIT_MFA_CHANGES", "Too many changes.")
+            assert spent(budget, "ada", 2) == allowed

@@ -9,13 +9,17 @@ from myapp.errors import Conflict, NotFound
 
 
 class TestAppError:
+    # Built in the test, not in the parameters: a mutation run sees only what the
+    # test itself calls.
     @pytest.mark.parametrize(
-        ("error", "text"),
+        ("error_class", "given", "text"),
         [
-            (NotFound(), "The resource was not found."),
-            (NotFound("No such user."), "No such user."),
-            (Conflict(), "The request conflicts with the current state of the resource."),
+            (NotFound, None, "The resource was not found."),
+            (NotFound, "No such user.", "No such user."),
+            (Conflict, None, "The request conflicts with the current state of the resource."),
         ],
     )
-    def test_error_when_read_as_text_is_its_detail(self, error, text):
+    def test_error_when_read_as_text_is_its_detail(self, error_class, given, text):
+        error = error_class(given)
+
         assert (str(error), error.detail) == (text, text)
