@@ -21,6 +21,7 @@ from myapp.auth.schemas import (
     TotpCode,
 )
 from myapp.config import Config
+from myapp.schemas import Text
 from myapp.users.models import EMAIL_MAX_LENGTH
 from myapp.users.schemas import (
     USERNAME_PATTERN,
@@ -143,6 +144,12 @@ class TestAccepted:
         # email-validator is the one judge of syntax: marshmallow's own Email check
         # refuses this internationalised (SMTPUTF8) mailbox.
         assert NormalisedEmail().deserialize("😀@example.com") == "😀@example.com"
+
+    def test_text_when_holding_nul_is_refused_saying_so(self):
+        # PostgreSQL cannot store NUL: refused as input, on every database, with a
+        # message the client can act on.
+        assert errors_of(Text(), "ab\x00c") == ["Must not contain NUL characters."]
+        assert Text().deserialize("abc") == "abc"
 
     def test_username_when_outside_the_pattern_names_the_rule(self):
         assert errors_of(Username(), "ab") == [USERNAME_RULE]
