@@ -24,6 +24,13 @@ class TestAuditEvents:
 
         (entry,) = audit_log("login.succeeded")
         assert response.status_code == 200
+        # These fields and no others: a log pipeline indexes them by name.
+        assert set(entry) == {"time", "level", "logger", "message", "request_id"} | {
+            "event",
+            "user_id",
+            "ip",
+            "session_id",
+        }
         assert (entry["user_id"], entry["request_id"], entry["ip"]) == (
             user.id,
             "req-42",

@@ -73,7 +73,8 @@ class TestUnitOfWork:
         assert seen == []
 
     def test_use_case_when_started_inside_another_refuses(self, app):
-        with pytest.raises(RuntimeError, match="inside another"), UnitOfWork(), UnitOfWork():
+        why = r"\Aa use case started inside another; call the inner steps instead\Z"
+        with pytest.raises(RuntimeError, match=why), UnitOfWork(), UnitOfWork():
             pass
 
     def test_on_commit_when_outside_a_use_case_refuses_saying_why(self, app):

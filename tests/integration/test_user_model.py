@@ -61,7 +61,10 @@ class TestTimestamps(DatabaseTestCase):
         with self.assertRaises(StatementError) as caught:
             UserFactory(created_at=datetime(2026, 1, 2))
 
-        self.assertIn("naive datetime", str(caught.exception))
+        # The developer who passed it reads what is wrong and what to pass instead.
+        self.assertIn(
+            "naive datetime given to a UTC column; use an aware value", str(caught.exception)
+        )
         db.session.rollback()
 
 
