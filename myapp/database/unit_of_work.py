@@ -74,10 +74,10 @@ class UnitOfWork:
 
 class Repository:
     """Base of the repositories: they work in the app's session (the current use
-    case's transaction) unless given another, and never commit."""
+    case's transaction), and never commit."""
 
-    def __init__(self, session: DbSession | None = None) -> None:
-        self.session: DbSession = session if session is not None else db.session
+    def __init__(self) -> None:
+        self.session: DbSession = db.session
 
     @staticmethod
     def matched(result: Result[Any]) -> int:

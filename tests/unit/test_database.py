@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import unittest
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -15,6 +17,18 @@ PLUS_TWO = timezone(timedelta(hours=2))
 class TestUTCDateTime(unittest.TestCase):
     def setUp(self) -> None:
         self.type = UTCDateTime()
+        # On a server whose clock is set far from UTC: what is stored and read must
+        # not depend on it (a machine on UTC would hide a conversion to local time).
+        self.addCleanup(self.set_server_time_zone, os.environ.get("TZ"))
+        self.set_server_time_zone("JST-9")
+
+    @staticmethod
+    def set_server_time_zone(name: str | None) -> None:
+        if name is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = name
+        time.tzset()
 
     def test_bind_when_sqlite_stores_naive_utc(self):
         value = datetime(2026, 1, 1, 14, 0, tzinfo=PLUS_TWO)
@@ -37,7 +51,7 @@ class TestUTCDateTime(unittest.TestCase):
     def test_result_when_naive_from_sqlite_returns_aware_utc(self):
         loaded = self.type.process_result_value(datetime(2026, 1, 1, 12), sqlite.dialect())
 
-        self.assertEqual(loaded.tzinfo, UTC)
+        self.assertEqual((loaded, loaded.tzinfo), (datetime(2026, 1, 1, 12, tzinfo=UTC), UTC))
 
     def test_result_when_aware_other_zone_returns_utc(self):
         value = datetime(2026, 1, 1, 14, 0, tzinfo=PLUS_TWO)
