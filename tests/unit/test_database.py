@@ -44,8 +44,9 @@ class TestUTCDateTime(unittest.TestCase):
 
         self.assertEqual((stored, stored.tzinfo), (datetime(2026, 1, 1, 12, 0, tzinfo=UTC), UTC))
 
-    def test_bind_when_naive_raises(self):
-        with self.assertRaises(ValueError):
+    def test_bind_when_naive_raises_saying_what_to_pass(self):
+        why = r"\Anaive datetime given to a UTC column; use an aware value\Z"
+        with self.assertRaisesRegex(ValueError, why):
             self.type.process_bind_param(datetime(2026, 1, 1), sqlite.dialect())
 
     def test_result_when_naive_from_sqlite_returns_aware_utc(self):
