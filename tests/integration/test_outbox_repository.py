@@ -77,9 +77,10 @@ class TestClaimDue(OutboxRepositoryTestCase):
 
     def test_claim_when_due_at_the_same_moment_takes_them_in_the_order_queued(self):
         rows = [self.message(f"{n}@x.example") for n in range(4)]
-        for row in rows[:2]:
+        for row in reversed(rows[:2]):
             # Filling a message in rewrites its row: on PostgreSQL the new version
-            # goes to the table's end, so a scan meets the first two last.
+            # goes to the table's end, so a scan meets the first two last, the
+            # second before the first.
             self.outbox.write(row.id, "Prepared", "Body.", None)
 
         claimed = self.outbox.claim_due(NOW, 2, LEASE)
