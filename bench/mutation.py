@@ -7,6 +7,7 @@ per file and writes docs/test-strength.md with the table and every survivor.
     python bench/mutation.py --unfinished [myapp/auth/ ...]   # not run or survived
     python bench/mutation.py --survivors [myapp/auth/ ...]    # survived only
     python bench/mutation.py --postgres [myapp/database/ ...] # survivors, on PostgreSQL
+    python bench/mutation.py --fresh [myapp/auth/tokens.py ...] # from nothing
     python bench/mutation.py --report-only
 
 A pattern (``"myapp.auth.service*"``) re-runs only those mutants: after a test is
@@ -14,7 +15,8 @@ added, its survivors. mutmut keeps its results in mutants/ and re-runs only the
 functions that changed since, so a second run is quick. Each run also saves every
 result, with its function's hash, to bench/mutation-results.json (committed); a
 fresh clone starts from it, so a full run can span several sittings
-(``--fresh`` starts from nothing).
+(``--fresh`` starts the files named, or all of them, from nothing: a kill is kept
+while its function is unchanged, even if the test that made it was weakened since).
 
 Equivalent mutants (no test could tell them apart from the original) are listed in
 bench/equivalent_mutants.toml, each with its reason; they leave the score's count.
@@ -49,7 +51,8 @@ POSTGRES_COPY = ROOT / ".mutation-postgres"
 # The outcome of every mutant run so far, per function with the function's hash,
 # committed: a full run takes longer than one sitting, and a fresh clone has no
 # mutants/. Restored before mutmut starts, it keeps the results of every function
-# unchanged since (mutmut re-runs a function whose hash changed). --fresh ignores it.
+# unchanged since (mutmut re-runs a function whose hash changed). --fresh drops it,
+# for the files named or for all.
 RESULTS = ROOT / "bench" / "mutation-results.json"
 POSTGRES_URL = os.environ.get(
     "MUTATION_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/myapp_mutation"
@@ -244,6 +247,29 @@ def record_run(what: str) -> None:
     run = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit, "what": what}
     document["runs"] = [*document.get("runs", []), run]
     RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+
+
+def forget(paths: list[str]) -> None:
+    """Drop every result of the files ``paths`` start (all files when none), the
+    PostgreSQL pass's kills included, so that their mutants run from nothing. Their
+    mutated copies go too: mutmut regenerates a file only when its copy is missing
+    or older than the source, and only then lists its mutants as not run."""
+    prefixes = tuple(paths)
+    if not prefixes:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    for copy in sorted((ROOT / "mutants").glob("myapp/**/*.py*")):
+        if copy.suffix in {".py", ".meta"} and copy.relative_to(
+            ROOT / "mutants"
+        ).as_posix().startswith(prefixes):
+            copy.unlink()
+    if RESULTS.exists():
+        document = json.loads(RESULTS.read_text())
+        document["files"] = {
+            path: entry
+            for path, entry in document["files"].items()
+            if prefixes and not path.startswith(prefixes)
+        }
+        RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
 def restore_results() -> None:
@@ -491,7 +517,8 @@ def main() -> int:
     parser.add_argument(
         "--fresh",
         action="store_true",
-        help=f"start from nothing: ignore {RESULTS.name} (after a test was weakened, say)",
+        help="run the files the patterns start (all files when none) from nothing, "
+        f"dropping their results in {RESULTS.name} (after a test was weakened, say)",
     )
     parser.add_argument(
         "--postgres",
@@ -501,9 +528,8 @@ def main() -> int:
     args = parser.parse_args()
     os.chdir(ROOT)  # mutmut works in the project's root: setup.cfg, mutants/
     if args.fresh:
-        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    else:
-        restore_results()
+        forget(args.patterns)
+    restore_results()
     patterns = args.patterns
     # The current code's mutants, before anything is picked or reported: a function
     # changed since its run has no result.
@@ -516,7 +542,8 @@ def main() -> int:
             )
             run_on_postgres(names, args.max_children)
         return finish()
-    selective = args.unfinished or args.survivors
+    # Picked by name from paths: --fresh's paths are files, not mutmut's globs.
+    selective = args.unfinished or args.survivors or (args.fresh and bool(args.patterns))
     if selective:
         statuses = MISSED if args.survivors else MISSED | {"not checked"}
         patterns = unfinished(collect(), args.patterns, statuses)
