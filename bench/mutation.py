@@ -357,7 +357,10 @@ def write_report(scores: list[FileScore]) -> bool:
         "A mutant's result stands while its function is unchanged, so results carry "
         "over from run to run (`bench/mutation-results.json`); a function changed since "
         "its run is run again. Tests added after a run are not in its results until its "
-        "survivors are run again (`--survivors`). The latest runs:",
+        "survivors are run again (`--survivors`). A kept kill is only as good as the "
+        "run that made it: a test that failed by chance, or one weakened since, leaves "
+        "a kill no current test makes, so `--fresh <files>` runs files again from "
+        "nothing. The latest runs:",
         "",
         *(f"- {run['started']}, commit {run['commit']}: {run['what']}" for run in runs),
         "",

@@ -6,6 +6,7 @@ The test client keeps cookies like a browser (per path), and sends them back.
 
 from __future__ import annotations
 
+import re
 from http.cookies import SimpleCookie
 
 import pytest
@@ -77,6 +78,8 @@ class TestCookieLogin:
         # Over http (development, testing), not Secure: the browser would drop it.
         assert refresh["secure"] is False and csrf["secure"] is False
         assert body["csrf_token"] == csrf["value"]
+        # 192 random bits (32 URL-safe characters): unguessable from another site.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32}", csrf["value"])
 
     def test_login_when_cookie_transport_asked_sets_max_age_to_the_sessions_life(
         self, client, user, app

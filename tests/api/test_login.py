@@ -10,6 +10,20 @@ from myapp.extensions import db, passwords
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 URL = "/api/v1/auth/login"
+TOKEN_CLAIMS = {
+    "sub",
+    "ver",
+    "sid",
+    "jti",
+    "csrf",
+    "type",
+    "fresh",
+    "iat",
+    "nbf",
+    "exp",
+    "iss",
+    "aud",
+}
 
 
 def claims(token: str, app) -> dict:
@@ -49,6 +63,8 @@ class TestLoginSuccess:
         assert (refresh["type"], refresh["sub"]) == ("refresh", str(user.id))
         assert access["ver"] == refresh["ver"] == user.token_version
         assert (access["iss"], access["aud"]) == ("myapp", "myapp-api")
+        # A client can read its tokens: they carry what the checks need and nothing else.
+        assert set(access) == set(refresh) == TOKEN_CLAIMS
 
     def test_login_when_hash_parameters_outdated_upgrades_stored_hash(self, app, auth):
         outdated = argon2.PasswordHasher(time_cost=1, memory_cost=16, parallelism=2)
