@@ -229,6 +229,10 @@ def save_results() -> None:
             "postgres_kills": sorted(on_postgres & set(codes)),
         }
     document = {"runs": saved_runs(), "files": files}
+    write_results(document)
+
+
+def write_results(document: dict) -> None:
     RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
@@ -246,7 +250,7 @@ def record_run(what: str) -> None:
     document = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"files": {}}
     run = {"started": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit, "what": what}
     document["runs"] = [*document.get("runs", []), run]
-    RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    write_results(document)
 
 
 def forget(paths: list[str]) -> None:
@@ -254,14 +258,15 @@ def forget(paths: list[str]) -> None:
     PostgreSQL pass's kills included, so that their mutants run from nothing. Their
     mutated copies go too: mutmut regenerates a file only when its copy is missing
     or older than the source, and only then lists its mutants as not run."""
+    from mutmut.utils.file_utils import walk_mutatable_files
+
     prefixes = tuple(paths)
     if not prefixes:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    for copy in sorted((ROOT / "mutants").glob("myapp/**/*.py*")):
-        if copy.suffix in {".py", ".meta"} and copy.relative_to(
-            ROOT / "mutants"
-        ).as_posix().startswith(prefixes):
-            copy.unlink()
+    for path in walk_mutatable_files():
+        if str(path).startswith(prefixes):
+            for copy in (ROOT / "mutants" / path, ROOT / "mutants" / f"{path}.meta"):
+                copy.unlink(missing_ok=True)
     if RESULTS.exists():
         document = json.loads(RESULTS.read_text())
         document["files"] = {
@@ -269,7 +274,7 @@ def forget(paths: list[str]) -> None:
             for path, entry in document["files"].items()
             if prefixes and not path.startswith(prefixes)
         }
-        RESULTS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        write_results(document)
 
 
 def restore_results() -> None:
